@@ -1,0 +1,69 @@
+// The contract every folder under reconcilers/ implements: observe reads the world, plan is pure,
+// apply performs one change. Changes are plain data so they can be printed, stored and tested.
+import type { DesiredEnv } from '../spec/model.ts';
+import type { ErrorRecord } from '../errors.ts';
+import type { Drivers } from '../drivers/index.ts';
+import type { Logger } from './log.ts';
+
+export type ChangeAction = 'create' | 'update' | 'delete' | 'run';
+export type ChangeRisk = 'safe' | 'disruptive' | 'destructive';
+
+export interface FieldDiff {
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface Change {
+  /** `staging/containers/odoo` */
+  subject: string;
+  reconciler: string;
+  action: ChangeAction;
+  risk: ChangeRisk;
+  /** `image 17.0.1 → 17.0.2` */
+  summary: string;
+  /** before/after per field, secrets already masked */
+  diff: Record<string, FieldDiff>;
+  /** why this change is needed */
+  reason: string;
+  /** what apply will do, as data (no secrets: apply re-derives sensitive values from the desired spec) */
+  op: Record<string, unknown>;
+}
+
+/** Something the planner found wrong that no change can fix (an unlabelled container in the way…). */
+export interface Finding {
+  subject: string;
+  error: ErrorRecord;
+}
+
+export interface Plan {
+  changes: Change[];
+  findings: Finding[];
+}
+
+export interface ApplyResult {
+  outcome: 'applied' | 'failed';
+  /** short human text, e.g. the probe that passed */
+  output?: string;
+  error?: ErrorRecord;
+  /** structured, secret-free facts for evidence (container id, image id, probe log…) */
+  detail?: Record<string, unknown>;
+}
+
+export interface ReconcileContext {
+  desired: DesiredEnv;
+  drivers: Drivers;
+  log: Logger;
+  /** progress of long steps: shown live on a TTY, as plain lines otherwise */
+  progress: (message: string) => void;
+  signal: AbortSignal;
+}
+
+export interface Reconciler<Observed = unknown> {
+  name: string;
+  dependsOn: string[];
+  observe(ctx: ReconcileContext): Promise<Observed>;
+  plan(desired: DesiredEnv, observed: Observed, now: Date): Plan;
+  apply(ctx: ReconcileContext, change: Change): Promise<ApplyResult>;
+  /** Changes for an environment that is no longer in git (only run when pruning is allowed). */
+  planOrphans?(observed: Observed, envName: string, now: Date): Plan;
+}

@@ -1,0 +1,102 @@
+// The catalogue of coded errors. Every code is documented in README.md (a test checks it), and
+// every error carries its class, which decides whether the loop retries, requeues or stalls.
+
+export type ErrorClass = 'terminal' | 'transient' | 'waiting';
+
+interface Entry {
+  readonly class: ErrorClass;
+  /** PascalCase reason shown in status and evidence (Flux-style). */
+  readonly reason: string;
+  /** One line on what it means, echoed in README. */
+  readonly summary: string;
+}
+
+export const ERRORS = {
+  PULSER_E_SPEC_YAML: { class: 'terminal', reason: 'SpecSyntaxError', summary: 'The file is not well-formed YAML (syntax error, duplicate key, several documents).' },
+  PULSER_E_SPEC_INVALID: { class: 'terminal', reason: 'SpecInvalid', summary: 'A value breaks the schema (wrong type, out of range, bad pattern, missing required key).' },
+  PULSER_E_SPEC_UNKNOWN_KEY: { class: 'terminal', reason: 'SpecUnknownKey', summary: 'A key the schema does not know (typo?). Free-form keys must start with `x-`.' },
+  PULSER_E_SPEC_NAME_MISMATCH: { class: 'terminal', reason: 'SpecNameMismatch', summary: '`name` differs from the file name.' },
+  PULSER_E_SPEC_CONFLICT: { class: 'terminal', reason: 'SpecConflict', summary: 'Two environments claim the same host port, container name or database on one host.' },
+  PULSER_E_KV_MISSING: { class: 'terminal', reason: 'KvMissing', summary: '`${kv:KEY}` refers to `ops/kv/KEY.txt`, which does not exist.' },
+  PULSER_E_KV_KEY_INVALID: { class: 'terminal', reason: 'KvKeyInvalid', summary: 'A kv key is empty, too long, or contains `/`, `..`, NUL, control or non-ASCII characters.' },
+  PULSER_E_KV_VALUE_INVALID: { class: 'terminal', reason: 'KvValueInvalid', summary: 'A kv value is too large, spans several lines, or contains NUL or control characters.' },
+  PULSER_E_REF_SYNTAX: { class: 'terminal', reason: 'ReferenceSyntax', summary: 'A `${…}` reference is malformed or of an unknown kind (only `kv:` and `secret:` exist).' },
+  PULSER_E_SECRET_MISSING: { class: 'terminal', reason: 'SecretMissing', summary: '`${secret:NAME}` is neither in the environment of the pulser process nor in the secrets file.' },
+  PULSER_E_SECRETS_FILE: { class: 'terminal', reason: 'SecretsFileInvalid', summary: 'The secrets file cannot be read or has a malformed line.' },
+  PULSER_E_HOST_UNKNOWN: { class: 'terminal', reason: 'HostUnknown', summary: 'The environment names a host that `environments/hosts.yaml` does not declare.' },
+  PULSER_E_ENV_UNKNOWN: { class: 'terminal', reason: 'EnvironmentUnknown', summary: 'The command names an environment that has no file in `environments/`.' },
+  PULSER_E_DOCKER_UNREACHABLE: { class: 'transient', reason: 'DockerUnreachable', summary: 'The Docker engine of the host does not answer (socket missing, engine down). Retried with backoff.' },
+  PULSER_E_DOCKER_API: { class: 'transient', reason: 'DockerApiError', summary: 'The Docker engine refused or failed a call. Retried with backoff.' },
+  PULSER_E_IMAGE_NOT_FOUND: { class: 'terminal', reason: 'ImageNotFound', summary: 'The image is not on the host and the registry does not have it (or cannot be reached).' },
+  PULSER_E_NAME_CONFLICT: { class: 'terminal', reason: 'NameConflict', summary: 'A container without pulser labels holds the name pulser needs. pulser never touches it: rename or remove it by hand.' },
+  PULSER_E_HEALTH_CHECK_FAILED: { class: 'terminal', reason: 'HealthCheckFailed', summary: 'The new container never passed its health probe; the previous container was put back. Not retried until the spec changes (or `pulser apply`).' },
+  PULSER_E_CONTAINER_EXITED: { class: 'terminal', reason: 'ContainerExited', summary: 'The new container exited while it was being probed; the previous container was put back.' },
+  PULSER_E_ROLLBACK_FAILED: { class: 'terminal', reason: 'RollbackFailed', summary: 'A failed rollout could not put the previous container back. Needs a person.' },
+  PULSER_E_DEPENDENCY_FAILED: { class: 'terminal', reason: 'DependencyFailed', summary: 'A change was skipped because a change it depends on failed in the same pass.' },
+  PULSER_E_STALLED: { class: 'terminal', reason: 'Stalled', summary: 'The last pass failed terminally for this exact desired state; pulser waits for a new spec or an explicit `pulser apply`.' },
+  PULSER_E_PASS_INTERRUPTED: { class: 'transient', reason: 'PassInterrupted', summary: 'A pass was cut short (pulser was killed). Reported on restart; the next pass finishes the work.' },
+  PULSER_E_DRIFT_REMAINS: { class: 'waiting', reason: 'DriftRemains', summary: 'After applying, observing again still found differences. Requeued.' },
+  PULSER_E_TIMEOUT: { class: 'transient', reason: 'Timeout', summary: 'A remote call did not answer within its timeout.' },
+  PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
+  PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
+} as const satisfies Record<string, Entry>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface SourceLocation {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export class PulserError extends Error {
+  readonly code: ErrorCode;
+  readonly class: ErrorClass;
+  readonly reason: string;
+  readonly location?: SourceLocation;
+  /** Structured details (already free of secrets) for status and evidence. */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { location?: SourceLocation; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'PulserError';
+    this.code = code;
+    this.class = ERRORS[code].class;
+    this.reason = ERRORS[code].reason;
+    this.location = opts.location;
+    this.details = opts.details;
+  }
+
+  /** `environments/x.yaml:14:7 odoo.workers: must be integer` when located, else the message. */
+  toString(): string {
+    const where = this.location ? `${this.location.file}:${this.location.line}:${this.location.col} ` : '';
+    return `${where}${this.message}`;
+  }
+
+  toJSON(): ErrorRecord {
+    return {
+      code: this.code,
+      class: this.class,
+      reason: this.reason,
+      message: this.message,
+      ...(this.location ? { location: this.location } : {}),
+      ...(this.details ? { details: this.details } : {}),
+    };
+  }
+}
+
+export interface ErrorRecord {
+  code: ErrorCode;
+  class: ErrorClass;
+  reason: string;
+  message: string;
+  location?: SourceLocation;
+  details?: Record<string, unknown>;
+}
+
+/** Wraps anything thrown into a PulserError, keeping coded errors as they are. */
+export function asPulserError(err: unknown, fallback: ErrorCode = 'PULSER_E_INTERNAL'): PulserError {
+  if (err instanceof PulserError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PulserError(fallback, message, { cause: err });
+}

@@ -1,0 +1,196 @@
+/* Generated from schema/*.schema.json by `npm run gen:types`. Do not edit by hand. */
+
+/**
+ * The desired state of one Odoo environment. One file per environment: `environments/<name>.yaml`. Keys starting with `x-` are free-form and ignored. Any string may contain `${kv:KEY}` (the trimmed content of `ops/kv/KEY.txt`) and `${secret:NAME}` (from the process environment or the secrets file; never shown in plans, evidence, logs or metrics).
+ */
+export interface Environment {
+  /**
+   * Name of the environment. Must equal the file name without `.yaml`. Lower-case letters, digits and dashes; at most 40 characters.
+   */
+  name: string;
+  /**
+   * What the environment is for. Production gets the strictest policy; the other tiers are never allowed to reach real customers.
+   */
+  tier: 'production' | 'staging' | 'development' | 'preview';
+  /**
+   * Name of the host the environment runs on, as declared in `environments/hosts.yaml`.
+   */
+  host: string;
+  sync?: Sync;
+  odoo: Odoo;
+  database: Database;
+  /**
+   * This interface was referenced by `Environment`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How pulser converges this environment.
+ */
+export interface Sync {
+  /**
+   * Apply changes automatically. When false, pulser plans and reports drift but applies only on `pulser apply`.
+   */
+  auto?: boolean;
+  /**
+   * How often the environment is reconciled even when nothing triggered it. Between 5s and 1d.
+   */
+  interval?: string;
+  /**
+   * Delete what pulser created for this environment when it is no longer desired (for example containers of an environment whose file was removed). Never touches anything without pulser's labels.
+   */
+  prune?: boolean;
+  /**
+   * This interface was referenced by `Sync`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The Odoo server container.
+ */
+export interface Odoo {
+  /**
+   * Image reference, for example `odoo:17.0` or `ghcr.io/acme/odoo:${kv:staging.image_tag}`. Changing it rolls out a new container.
+   */
+  image: string;
+  /**
+   * Odoo HTTP worker processes (`workers` in odoo.conf). 0 runs Odoo threaded.
+   */
+  workers?: number;
+  /**
+   * Extra `odoo.conf` options, written under `[options]`. Database connection options come from `database` and may not be set here.
+   */
+  config?: {
+    [k: string]: string | number | boolean;
+  };
+  /**
+   * Environment variables of the container. Use `${secret:NAME}` for anything sensitive.
+   */
+  env?: {
+    [k: string]: string;
+  };
+  /**
+   * Host port the Odoo HTTP port (8069 in the container) is published on.
+   */
+  port: number;
+  /**
+   * Host address the port is published on. Keep 127.0.0.1 behind a reverse proxy.
+   */
+  bind?: string;
+  /**
+   * Overrides the image's command (argv, never a shell string).
+   *
+   * @maxItems 64
+   */
+  command?: string[];
+  health?: HealthCheck;
+  /**
+   * This interface was referenced by `Odoo`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The HTTP health probe that gates a rollout: a new container is kept only once the probe answers 2xx.
+ */
+export interface HealthCheck {
+  /**
+   * Path probed on the Odoo HTTP port.
+   */
+  path?: string;
+  /**
+   * Time between two probes.
+   */
+  interval?: string;
+  /**
+   * Time after which one probe counts as failed.
+   */
+  timeout?: string;
+  /**
+   * Failed probes tolerated before the rollout is declared failed and rolled back.
+   */
+  retries?: number;
+  /**
+   * This interface was referenced by `HealthCheck`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The PostgreSQL database Odoo uses. The server is external to the environment (a managed PostgreSQL, or one on the host).
+ */
+export interface Database {
+  /**
+   * Database name.
+   */
+  name: string;
+  /**
+   * Server address as seen from the Odoo container (for example `host.docker.internal` or the Docker bridge gateway).
+   */
+  host: string;
+  /**
+   * Server port.
+   */
+  port?: number;
+  /**
+   * Role Odoo connects as.
+   */
+  user: string;
+  /**
+   * Password of that role; use `${secret:NAME}`.
+   */
+  password?: string;
+  /**
+   * This interface was referenced by `Database`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+
+/**
+ * A machine environments run on. Declared once in `environments/hosts.yaml` and referenced by name from environments.
+ */
+export type Host = LocalHost;
+
+/**
+ * `environments/hosts.yaml`: every host environments may run on, by name.
+ */
+export interface HostsFile {
+  /**
+   * Hosts by name (lower-case letters, digits and dashes).
+   */
+  hosts: {
+    [k: string]: Host;
+  };
+  /**
+   * This interface was referenced by `HostsFile`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The Docker engine of the machine pulser runs on.
+ */
+export interface LocalHost {
+  /**
+   * Host kind.
+   */
+  kind: 'local';
+  docker?: LocalDocker;
+  /**
+   * This interface was referenced by `LocalHost`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How to reach the Docker engine.
+ */
+export interface LocalDocker {
+  /**
+   * Path of the Docker socket. Defaults to `$DOCKER_HOST` (unix://…) or `/var/run/docker.sock`.
+   */
+  socket?: string;
+}
