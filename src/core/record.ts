@@ -48,6 +48,8 @@ export interface PassRecord {
   apply: ApplyEntry[];
   driftBefore: number;
   driftAfter: number | null;
+  /** pending changes per reconciler as last measured (after apply when it ran, else from the plan) */
+  driftByReconciler: Record<string, number>;
   errors: ErrorRecord[];
   /** a pass of this environment that was cut short and is reported by this one */
   resumes?: { passId: string; startedAt: string; applied: number; planned: number };

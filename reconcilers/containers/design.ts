@@ -1,0 +1,169 @@
+// What the Odoo container of an environment should be, derived purely from the desired spec:
+// the rendered odoo.conf, the dockerode create options and the spec hash. Commands are data:
+// these builders are golden-tested without an engine; only apply hands them to the driver.
+import type Docker from 'dockerode';
+import type { DesiredEnv } from '../../src/spec/model.ts';
+import { LABEL } from '../../src/drivers/docker.ts';
+import { canonicalJson, sha256Hex } from '../../src/core/canonical.ts';
+
+export const ODOO_HTTP_PORT = 8069;
+export const ODOO_CONF_DIR = '/etc/odoo';
+export const ODOO_CONF_NAME = 'odoo.conf';
+
+/** What may be shown of a container spec: secret values are replaced by their reference and a digest. */
+export interface ShownSpec {
+  image: string;
+  port: number;
+  bind: string;
+  command: string[] | null;
+  env: Record<string, string>;
+  config: Record<string, string>;
+}
+
+export interface OdooContainerDesign {
+  env: string;
+  service: 'odoo';
+  name: string;
+  image: string;
+  port: number;
+  bind: string;
+  command: string[] | null;
+  /** real values: only for the container itself */
+  environment: Record<string, string>;
+  options: Record<string, string>;
+  specHash: string;
+  shown: ShownSpec;
+}
+
+export function containerName(env: string, service = 'odoo'): string {
+  return `pulser-${env}-${service}`;
+}
+
+/** `name.prev-<id12>`: where the previous container waits while its successor is probed. */
+export function parkedName(name: string, id: string): string {
+  return `${name}.prev-${id.slice(0, 12)}`;
+}
+
+function confValue(v: string | number | boolean): string {
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  return String(v);
+}
+
+/** Digest that tells two secret values apart without revealing them. */
+function secretDigest(env: string, path: string, value: string): string {
+  return sha256Hex(`${env}\0${path}\0${value}`).slice(0, 12);
+}
+
+export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
+  const { spec, masked } = desired;
+  const secret = new Set(desired.secretPaths);
+  const show = (path: string, real: string, maskedText: string): string =>
+    secret.has(path) ? `${maskedText} #${secretDigest(desired.name, path, real)}` : real;
+
+  const options: Record<string, string> = {
+    db_host: spec.database.host,
+    db_port: String(spec.database.port),
+    db_user: spec.database.user,
+    db_password: spec.database.password ?? 'False',
+    db_name: spec.database.name,
+    dbfilter: `^${spec.database.name}$`,
+    list_db: 'False',
+    http_port: String(ODOO_HTTP_PORT),
+    workers: String(spec.odoo.workers),
+  };
+  const optionPath: Record<string, string> = { db_password: 'database.password', db_host: 'database.host', db_user: 'database.user' };
+  const optionMasked: Record<string, string> = {
+    ...options,
+    db_host: masked.database.host,
+    db_user: masked.database.user,
+    db_password: masked.database.password ?? 'False',
+  };
+  for (const [k, v] of Object.entries(spec.odoo.config)) {
+    options[k] = confValue(v);
+    optionMasked[k] = confValue(masked.odoo.config[k] ?? v);
+    optionPath[k] = `odoo.config.${k}`;
+  }
+  const shownConfig: Record<string, string> = {};
+  for (const k of Object.keys(options).sort()) {
+    // The database password is never shown, even when written inline in the spec.
+    const isSecret = k === 'db_password' || secret.has(optionPath[k] ?? '');
+    shownConfig[k] = isSecret ? `${optionMasked[k]} #${secretDigest(desired.name, optionPath[k] ?? k, options[k]!)}` : options[k]!;
+  }
+
+  const environment: Record<string, string> = { ...spec.odoo.env };
+  const shownEnv: Record<string, string> = {};
+  for (const k of Object.keys(environment).sort()) shownEnv[k] = show(`odoo.env.${k}`, environment[k]!, masked.odoo.env[k] ?? '');
+
+  const shown: ShownSpec = {
+    image: spec.odoo.image,
+    port: spec.odoo.port,
+    bind: spec.odoo.bind,
+    command: spec.odoo.command ?? null,
+    env: shownEnv,
+    config: shownConfig,
+  };
+  const specHash =
+    'sha256:' +
+    sha256Hex(
+      canonicalJson({ image: spec.odoo.image, port: spec.odoo.port, bind: spec.odoo.bind, command: spec.odoo.command ?? null, environment, options }),
+    );
+  return {
+    env: desired.name,
+    service: 'odoo',
+    name: containerName(desired.name),
+    image: spec.odoo.image,
+    port: spec.odoo.port,
+    bind: spec.odoo.bind,
+    command: spec.odoo.command ?? null,
+    environment,
+    options,
+    specHash,
+    shown,
+  };
+}
+
+export function renderOdooConf(options: Record<string, string>): string {
+  const lines = ['; Written by pulser from the environment spec. Changes here are overwritten.', '[options]'];
+  for (const k of Object.keys(options).sort()) lines.push(`${k} = ${options[k]}`);
+  return lines.join('\n') + '\n';
+}
+
+export function containerLabels(d: OdooContainerDesign): Record<string, string> {
+  return {
+    [LABEL.managedBy]: 'pulser',
+    [LABEL.env]: d.env,
+    [LABEL.service]: d.service,
+    [LABEL.specHash]: d.specHash,
+    [LABEL.spec]: JSON.stringify(d.shown),
+  };
+}
+
+export function createOptions(d: OdooContainerDesign): Docker.ContainerCreateOptions {
+  const portKey = `${ODOO_HTTP_PORT}/tcp`;
+  return {
+    name: d.name,
+    Image: d.image,
+    ...(d.command ? { Cmd: d.command } : {}),
+    Env: [...Object.entries(d.environment).map(([k, v]) => `${k}=${v}`), `ODOO_RC=${ODOO_CONF_DIR}/${ODOO_CONF_NAME}`],
+    Labels: containerLabels(d),
+    ExposedPorts: { [portKey]: {} },
+    HostConfig: {
+      PortBindings: { [portKey]: [{ HostIp: d.bind, HostPort: String(d.port) }] },
+      Init: true,
+      RestartPolicy: { Name: 'unless-stopped' },
+      ExtraHosts: ['host.docker.internal:host-gateway'],
+    },
+  };
+}
+
+/** Reads back the shown spec a container was created with; null when the label is absent or damaged. */
+export function shownSpecOf(labels: Record<string, string>): ShownSpec | null {
+  const raw = labels[LABEL.spec];
+  if (!raw) return null;
+  try {
+    const v = JSON.parse(raw) as ShownSpec;
+    return typeof v.image === 'string' && v.env && v.config ? v : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,5 @@
+// Every reconciler pulser runs, in one list; the engine orders them by dependsOn.
+import type { Reconciler } from '../src/core/reconciler.ts';
+import { containers } from './containers/index.ts';
+
+export const reconcilers: Reconciler[] = [containers as Reconciler];

@@ -1,0 +1,22 @@
+// Durations as the spec writes them (`500ms`, `2s`, `1h30m`, `1d`) to milliseconds.
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(text: string): number {
+  const re = /([0-9]+)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    consumed = re.lastIndex;
+  }
+  if (consumed === 0 || consumed !== text.length) throw new Error(`not a duration: ${JSON.stringify(text)}`);
+  return total;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1_000);
+  return s ? `${m}m${s}s` : `${m}m`;
+}
