@@ -8,7 +8,7 @@ import { asPulserError, PulserError, type ErrorCode } from '../../src/errors.ts'
 import { parseDuration } from '../../src/core/duration.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import { containerName, createOptions, designOdooContainer, parkedName, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME, type OdooContainerDesign } from './design.ts';
-import { planContainers, planOrphanContainers, RECONCILER, type ContainersObserved } from './plan.ts';
+import { planContainers, RECONCILER, type ContainersObserved } from './plan.ts';
 
 export { planContainers, planOrphanContainers, type ContainersObserved } from './plan.ts';
 export { designOdooContainer, createOptions, renderOdooConf, containerName } from './design.ts';
@@ -229,6 +229,11 @@ export const containers: Reconciler<ContainersObserved> = {
   dependsOn: [],
   observe,
   plan: (desired, observed) => planContainers(desired, observed),
+  summarize(observed) {
+    const c = observed.containers.find((x) => x.state === 'running') ?? observed.containers[0];
+    if (!c) return { running: null };
+    return { running: { containerId: c.id, name: c.name, image: c.image, imageId: c.imageId, state: c.state, status: c.status } };
+  },
   async apply(ctx, change: Change) {
     switch (change.op.kind) {
       case 'rollout':

@@ -64,6 +64,6 @@ export interface Reconciler<Observed = unknown> {
   observe(ctx: ReconcileContext): Promise<Observed>;
   plan(desired: DesiredEnv, observed: Observed, now: Date): Plan;
   apply(ctx: ReconcileContext, change: Change): Promise<ApplyResult>;
-  /** Changes for an environment that is no longer in git (only run when pruning is allowed). */
-  planOrphans?(observed: Observed, envName: string, now: Date): Plan;
+  /** Facts worth showing in status (the running image…), read from what observe returned. */
+  summarize?(observed: Observed): Record<string, unknown>;
 }

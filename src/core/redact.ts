@@ -5,9 +5,14 @@ export const MASK = '********';
 /** Values shorter than this are not searched for: they would mask ordinary words. */
 export const MIN_SECRET_LENGTH = 4;
 
+/** Longest first, so a secret that contains another one is masked whole. */
+function ordered(secrets: Iterable<string>): string[] {
+  return [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+}
+
 export function redactText(text: string, secrets: Iterable<string>): string {
   let out = text;
-  for (const s of secrets) {
+  for (const s of ordered(secrets)) {
     if (s.length >= MIN_SECRET_LENGTH && out.includes(s)) out = out.split(s).join(MASK);
   }
   return out;
@@ -15,7 +20,7 @@ export function redactText(text: string, secrets: Iterable<string>): string {
 
 /** Deep copy of a JSON-like value with every secret occurrence masked in strings and keys. */
 export function redact<T>(value: T, secrets: Iterable<string>): T {
-  const list = [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH);
+  const list = ordered(secrets);
   if (list.length === 0) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return redactText(v, list);

@@ -1,0 +1,308 @@
+// One pass of one environment: guard clauses, then the named stages observe → plan → policy →
+// apply → verify, and an epilogue in `finally` that always records evidence, metrics and status.
+import { stringify as toYaml } from 'yaml';
+import type { Change, Finding, Plan, ReconcileContext, Reconciler } from './reconciler.ts';
+import type { ApplyEntry, PassOutcome, PassRecord } from './record.ts';
+import type { DesiredEnv, EnvLoad } from '../spec/model.ts';
+import type { Drivers } from '../drivers/index.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from '../metrics.ts';
+import { orderReconcilers, dependentsOf } from './registry.ts';
+import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
+import { redact } from './redact.ts';
+import { StatusBoard } from './status.ts';
+
+/** The part of the evidence store the engine needs (the full store lives in src/evidence). */
+export interface EvidenceSink {
+  newPassId(now: Date): string;
+  beginApply(record: PassRecord): Promise<void>;
+  appendApply(env: string, entry: ApplyEntry): Promise<void>;
+  write(record: PassRecord): Promise<string>;
+}
+
+export interface EngineDeps {
+  reconcilers: Reconciler[];
+  drivers: () => Drivers;
+  evidence: EvidenceSink | null;
+  metrics: Metrics;
+  log: Logger;
+  secrets: () => Iterable<string>;
+  now?: () => Date;
+  /** commit of the spec repository for this pass (`uncommitted` for a plain working tree) */
+  commit?: () => Promise<string>;
+  progress?: (env: string, message: string) => void;
+}
+
+export interface PassOptions {
+  mode: 'plan' | 'apply';
+  trigger: string;
+  /** explicit `pulser apply`: applies even when sync.auto is off or the env is stalled */
+  force?: boolean;
+  /** the interrupted pass this one follows up, for the record */
+  resumes?: PassRecord['resumes'];
+}
+
+export class Engine {
+  readonly status = new StatusBoard();
+  private readonly levels: Reconciler[][];
+  private readonly lastGood = new Map<string, DesiredEnv>();
+  private readonly stalled = new Map<string, { specHash: string; error: ErrorRecord }>();
+  private readonly now: () => Date;
+  private readonly interrupted = new Map<string, NonNullable<PassRecord['resumes']>>();
+
+  constructor(private readonly deps: EngineDeps) {
+    this.levels = orderReconcilers(deps.reconcilers);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  get reconcilerNames(): string[] {
+    return this.deps.reconcilers.map((r) => r.name);
+  }
+
+  /** Observes every reconciler, level by level, the reconcilers of one level concurrently. */
+  async observe(ctx: ReconcileContext): Promise<Record<string, unknown>> {
+    const observed: Record<string, unknown> = {};
+    for (const level of this.levels) {
+      const results = await Promise.all(level.map((r) => r.observe(ctx)));
+      level.forEach((r, i) => (observed[r.name] = results[i]));
+    }
+    return observed;
+  }
+
+  plan(desired: DesiredEnv, observed: Record<string, unknown>, now: Date): Plan {
+    const changes: Change[] = [];
+    const findings: Finding[] = [];
+    for (const level of this.levels) {
+      for (const r of level) {
+        const p = r.plan(desired, observed[r.name], now);
+        changes.push(...p.changes);
+        findings.push(...p.findings);
+      }
+    }
+    return { changes, findings };
+  }
+
+  context(desired: DesiredEnv, signal?: AbortSignal): ReconcileContext {
+    return {
+      desired,
+      drivers: this.deps.drivers(),
+      log: this.deps.log.child({ env: desired.name }),
+      progress: (m) => this.deps.progress?.(desired.name, m),
+      signal: signal ?? new AbortController().signal,
+    };
+  }
+
+  /** The desired state a pass would use: the loaded spec, or the last good one when it is invalid. */
+  desiredFor(load: EnvLoad): DesiredEnv | null {
+    if (load.ok) return load.desired;
+    return this.lastGood.get(load.name) ?? null;
+  }
+
+  /** A pass cut short by a crash: shown in status, and named by the next pass of the environment. */
+  noteInterrupted(rec: PassRecord): void {
+    this.interrupted.set(rec.env, {
+      passId: rec.passId,
+      startedAt: rec.startedAt,
+      applied: rec.apply.filter((a) => a.outcome === 'applied').length,
+      planned: rec.plan.changes.length,
+    });
+    this.status.update(rec, null, {}, null);
+  }
+
+  isStalled(env: string, specHash: string): boolean {
+    return this.stalled.get(env)?.specHash === specHash;
+  }
+
+  async runPass(load: EnvLoad, opts: PassOptions): Promise<PassRecord> {
+    const started = this.now();
+    const rec: PassRecord = {
+      passId: this.deps.evidence?.newPassId(started) ?? `${started.getTime()}`,
+      env: load.name,
+      file: load.file,
+      trigger: opts.trigger,
+      commit: 'unknown',
+      startedAt: started.toISOString(),
+      mode: opts.mode,
+      desiredYaml: null,
+      specHash: null,
+      usingLastGood: false,
+      observed: {},
+      plan: { changes: [], findings: [] },
+      apply: [],
+      driftBefore: 0,
+      driftAfter: null,
+      driftByReconciler: {},
+      errors: [],
+    };
+    const resumes = opts.resumes ?? this.interrupted.get(load.name);
+    if (resumes) {
+      rec.resumes = resumes;
+      this.interrupted.delete(load.name);
+    }
+    let desired: DesiredEnv | null = null;
+    try {
+      rec.commit = (await this.deps.commit?.()) ?? 'unknown';
+      if (load.ok) {
+        desired = load.desired;
+        this.lastGood.set(load.name, load.desired);
+      } else {
+        rec.errors.push(...load.errors.map((e) => e.toJSON()));
+        desired = this.lastGood.get(load.name) ?? null;
+        rec.usingLastGood = desired !== null;
+      }
+      if (!desired) {
+        rec.outcome = 'invalid';
+        return rec;
+      }
+      rec.desiredYaml = toYaml(desired.masked);
+      rec.specHash = desired.specHash;
+
+      const ctx = this.context(desired);
+      const observed = await this.observe(ctx);
+      rec.observed = observed;
+      const plan = this.plan(desired, observed, started);
+      rec.plan = plan;
+      rec.driftBefore = plan.changes.length;
+      rec.driftByReconciler = countBy(plan.changes);
+      rec.errors.push(...plan.findings.map((f) => f.error));
+
+      rec.outcome = this.policy(desired, plan, opts, rec);
+      if (rec.outcome !== undefined) return rec;
+
+      const anyFailed = await this.applyAll(ctx, plan.changes, rec);
+      const after = this.plan(desired, await this.observe(ctx), this.now());
+      rec.driftAfter = after.changes.length;
+      rec.driftByReconciler = countBy(after.changes);
+      if (anyFailed) rec.outcome = 'failed';
+      else if (after.changes.length > 0) {
+        rec.outcome = 'failed';
+        rec.errors.push(
+          new PulserError('PULSER_E_DRIFT_REMAINS', `after applying, ${after.changes.length} change(s) are still pending: ${after.changes.map((c) => c.summary).join('; ')}`).toJSON(),
+        );
+      } else rec.outcome = plan.findings.length > 0 ? 'failed' : 'applied';
+      return rec;
+    } catch (err) {
+      rec.errors.push(asPulserError(err).toJSON());
+      rec.outcome = 'failed';
+      return rec;
+    } finally {
+      await this.record(rec, desired);
+    }
+  }
+
+  /** Decides whether the plan may be applied; returns an outcome when the pass stops here. */
+  private policy(desired: DesiredEnv, plan: Plan, opts: PassOptions, rec: PassRecord): PassOutcome | undefined {
+    if (plan.changes.length === 0) return plan.findings.length > 0 ? 'failed' : 'in-sync';
+    if (opts.mode === 'plan') return 'planned';
+    if (!desired.spec.sync.auto && !opts.force) return 'planned';
+    const stall = this.stalled.get(desired.name);
+    if (stall && stall.specHash === desired.specHash && !opts.force) {
+      rec.errors.push(
+        new PulserError('PULSER_E_STALLED', `not applying: the last attempt at this exact spec failed (${stall.error.code}: ${stall.error.message}); change the spec or run \`pulser apply ${desired.name}\``, {
+          details: { cause: stall.error.code },
+        }).toJSON(),
+      );
+      return 'planned';
+    }
+    return undefined;
+  }
+
+  /** Applies changes in order; a failure skips the later changes of its reconciler and its dependents. */
+  private async applyAll(ctx: ReconcileContext, changes: Change[], rec: PassRecord): Promise<boolean> {
+    const evidence = this.deps.evidence;
+    await evidence?.beginApply(redact(rec, this.deps.secrets()));
+    const blocked = new Map<string, string>();
+    let anyFailed = false;
+    for (const [index, change] of changes.entries()) {
+      const entry: ApplyEntry = { index, subject: change.subject, action: change.action, summary: change.summary, startedAt: this.now().toISOString() };
+      const blocker = blocked.get(change.reconciler);
+      if (blocker) {
+        entry.endedAt = entry.startedAt;
+        entry.outcome = 'skipped';
+        entry.error = new PulserError('PULSER_E_DEPENDENCY_FAILED', `skipped: ${blocker} failed earlier in this pass`).toJSON();
+        rec.apply.push(entry);
+        await evidence?.appendApply(rec.env, redact(entry, this.deps.secrets()));
+        continue;
+      }
+      await evidence?.appendApply(rec.env, redact({ ...entry }, this.deps.secrets()));
+      ctx.log.info(`apply ${change.subject}: ${change.summary}`, { action: change.action, risk: change.risk });
+      const reconciler = this.deps.reconcilers.find((r) => r.name === change.reconciler);
+      try {
+        if (!reconciler) throw new PulserError('PULSER_E_INTERNAL', `no reconciler named ${change.reconciler}`);
+        const result = await reconciler.apply(ctx, change);
+        entry.outcome = result.outcome;
+        if (result.output) entry.output = result.output;
+        if (result.error) entry.error = result.error;
+        if (result.detail) entry.detail = result.detail;
+      } catch (err) {
+        entry.outcome = 'failed';
+        entry.error = asPulserError(err).toJSON();
+      }
+      entry.endedAt = this.now().toISOString();
+      rec.apply.push(entry);
+      await evidence?.appendApply(rec.env, redact(entry, this.deps.secrets()));
+      if (entry.outcome === 'failed') {
+        anyFailed = true;
+        if (entry.error) rec.errors.push(entry.error);
+        ctx.log.error(`failed ${change.subject}: ${entry.error?.message ?? 'unknown error'}`, { code: entry.error?.code });
+        blocked.set(change.reconciler, change.subject);
+        for (const d of dependentsOf(this.deps.reconcilers, change.reconciler)) blocked.set(d, change.subject);
+      }
+    }
+    return anyFailed;
+  }
+
+  /** The epilogue: masks the record, then writes evidence, metrics and status, whatever happened. */
+  private async record(raw: PassRecord, desired: DesiredEnv | null): Promise<void> {
+    const ended = this.now();
+    raw.endedAt = ended.toISOString();
+    raw.durationMs = ended.getTime() - Date.parse(raw.startedAt);
+    raw.outcome ??= 'failed';
+    const rec = redact(raw, this.deps.secrets());
+    Object.assign(raw, rec);
+    this.updateStall(rec);
+    if (this.deps.evidence) {
+      try {
+        await this.deps.evidence.write(rec);
+      } catch (err) {
+        this.deps.log.error(`could not write evidence for ${rec.env}: ${asPulserError(err).message}`);
+      }
+    }
+    this.deps.metrics.recordPass(rec, this.reconcilerNames);
+    const summaries: Record<string, unknown> = {};
+    if (desired) {
+      for (const r of this.deps.reconcilers) {
+        const o = rec.observed[r.name];
+        if (o !== undefined && r.summarize) summaries[r.name] = r.summarize(o);
+      }
+    }
+    this.status.update(rec, desired, summaries, this.stalled.get(rec.env) ?? null);
+    const level = rec.outcome === 'failed' || rec.outcome === 'invalid' ? 'warn' : 'info';
+    this.deps.log[level](`pass ${rec.passId} ${rec.env}: ${rec.outcome}`, {
+      trigger: rec.trigger,
+      drift: rec.driftAfter ?? rec.driftBefore,
+      ms: rec.durationMs,
+      ...(rec.errors.length ? { errors: rec.errors.map((e) => e.code) } : {}),
+    });
+  }
+
+  private updateStall(rec: PassRecord): void {
+    if (rec.mode !== 'apply' || !rec.specHash) return;
+    const terminal = rec.apply.map((a) => a.error).find((e) => e && e.class === 'terminal' && e.code !== 'PULSER_E_DEPENDENCY_FAILED');
+    if (terminal) this.stalled.set(rec.env, { specHash: rec.specHash, error: terminal });
+    else if (rec.outcome === 'applied' || rec.outcome === 'in-sync') this.stalled.delete(rec.env);
+  }
+
+  forget(env: string): void {
+    this.lastGood.delete(env);
+    this.stalled.delete(env);
+    this.status.remove(env);
+    this.deps.metrics.forget(env, this.reconcilerNames);
+  }
+}
+
+function countBy(changes: Change[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of changes) out[c.reconciler] = (out[c.reconciler] ?? 0) + 1;
+  return out;
+}
