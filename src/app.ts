@@ -17,6 +17,7 @@ import { pruneRemovedEnvironments } from '../reconcilers/containers/prune.ts';
 import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
+import { specCommit } from './drivers/git.ts';
 
 export interface PulserOptions {
   root: string;
@@ -42,7 +43,7 @@ export interface Pulser {
   log: Logger;
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
-  server(): FastifyInstance;
+  server(ready?: () => boolean): FastifyInstance;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
   close(): Promise<void>;
@@ -61,9 +62,11 @@ export function createPulser(opts: PulserOptions): Pulser {
 
   let drivers: Drivers | null = null;
   let hostsKey = '';
+  let commit = 'uncommitted';
 
   const load = async (): Promise<SpecSnapshot> => {
-    const snap = await loadSpecs(root, { secrets });
+    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), specCommit(root)]);
+    commit = head;
     for (const s of snap.secretValues) secretValues.add(s);
     const key = canonicalJson([...snap.hosts.entries()]);
     if (!drivers || key !== hostsKey) {
@@ -81,7 +84,16 @@ export function createPulser(opts: PulserOptions): Pulser {
     return drivers;
   };
 
-  const engine = new Engine({ reconcilers, drivers: currentDrivers, evidence, metrics, log, secrets: secretsOf, progress: opts.progress });
+  const engine = new Engine({
+    reconcilers,
+    drivers: currentDrivers,
+    evidence,
+    metrics,
+    log,
+    secrets: secretsOf,
+    progress: opts.progress,
+    commit: async () => commit,
+  });
   const loop = new ReconcileLoop({
     engine,
     log,
@@ -103,7 +115,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: () => buildServer({ metrics, status: engine.status, evidence }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();

@@ -140,6 +140,7 @@ export class Engine {
       this.interrupted.delete(load.name);
     }
     let desired: DesiredEnv | null = null;
+    let latest: Record<string, unknown> = {};
     try {
       rec.commit = (await this.deps.commit?.()) ?? 'unknown';
       if (load.ok) {
@@ -160,6 +161,7 @@ export class Engine {
       const ctx = this.context(desired);
       const observed = await this.observe(ctx);
       rec.observed = observed;
+      latest = observed;
       const plan = this.plan(desired, observed, started);
       rec.plan = plan;
       rec.driftBefore = plan.changes.length;
@@ -170,7 +172,8 @@ export class Engine {
       if (rec.outcome !== undefined) return rec;
 
       const anyFailed = await this.applyAll(ctx, plan.changes, rec);
-      const after = this.plan(desired, await this.observe(ctx), this.now());
+      latest = await this.observe(ctx);
+      const after = this.plan(desired, latest, this.now());
       rec.driftAfter = after.changes.length;
       rec.driftByReconciler = countBy(after.changes);
       if (anyFailed) rec.outcome = 'failed';
@@ -186,7 +189,7 @@ export class Engine {
       rec.outcome = 'failed';
       return rec;
     } finally {
-      await this.record(rec, desired);
+      await this.record(rec, desired, latest);
     }
   }
 
@@ -253,7 +256,7 @@ export class Engine {
   }
 
   /** The epilogue: masks the record, then writes evidence, metrics and status, whatever happened. */
-  private async record(raw: PassRecord, desired: DesiredEnv | null): Promise<void> {
+  private async record(raw: PassRecord, desired: DesiredEnv | null, latest: Record<string, unknown>): Promise<void> {
     const ended = this.now();
     raw.endedAt = ended.toISOString();
     raw.durationMs = ended.getTime() - Date.parse(raw.startedAt);
@@ -272,7 +275,7 @@ export class Engine {
     const summaries: Record<string, unknown> = {};
     if (desired) {
       for (const r of this.deps.reconcilers) {
-        const o = rec.observed[r.name];
+        const o = latest[r.name];
         if (o !== undefined && r.summarize) summaries[r.name] = r.summarize(o);
       }
     }

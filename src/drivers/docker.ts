@@ -137,7 +137,7 @@ export class DockerDriver {
     const tar = pack();
     for (const f of files) tar.entry({ name: f.name, mode: f.mode ?? 0o644 }, f.content);
     tar.finalize();
-    await this.call(`copy files into ${id.slice(0, 12)}`, () => this.client.getContainer(id).putArchive(tar, { path: dir }));
+    await this.call(`copy files into ${id.slice(0, 12)}`, () => this.client.getContainer(id).putArchive(tar as unknown as NodeJS.ReadableStream, { path: dir }));
   }
 
   async start(id: string): Promise<void> {

@@ -1,0 +1,302 @@
+// The `pulser` command line. Library code throws coded errors; only this entry point turns them
+// into messages and exit codes (0 ok, 1 failure, 2 usage, 3 drift found with --detailed-exitcode).
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { createPulser, type Pulser } from '../app.ts';
+import { createLogger, type Level } from '../core/log.ts';
+import { asPulserError, PulserError } from '../errors.ts';
+import { renderApply, renderPlan, renderStatus, renderValidation } from './render.ts';
+import { createProgress } from './progress.ts';
+import type { EnvLoad, SpecSnapshot } from '../spec/model.ts';
+import type { PassRecord } from '../core/record.ts';
+import type { EnvStatus } from '../core/status.ts';
+import { VERSION } from '../metrics.ts';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
+
+const USAGE = `pulser ${VERSION} — GitOps reconciler for self-hosted Odoo
+
+Usage: pulser <command> [options]
+
+Commands:
+  validate                 check every spec in environments/ (and ops/kv references)
+  plan [env]               show what would change (--detailed-exitcode: exit 3 when drift)
+  apply [env]              apply the plan now, also for sync.auto=false or stalled environments
+  reconcile --once         one pass over every environment, then exit
+  reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
+  status                   in-sync state, drift, running image and last pass of every environment
+  demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
+  version                  print the version
+
+Options:
+  --dir DIR                the GitOps root holding environments/ and ops/kv/ (default: current folder)
+  --evidence-dir DIR       where evidence packs go (default: DIR/evidence)
+  --secrets-file FILE      secrets file outside git (default: $PULSER_SECRETS_FILE)
+  --listen HOST:PORT       HTTP server of reconcile --watch (default: 127.0.0.1:9470)
+  --concurrency N          environments reconciled in parallel (default: 4)
+  --server URL             status: ask a running pulser instead of observing directly
+  --json                   machine-readable output
+  --log-level LEVEL        debug | info | warn | error (default: info)
+  -h, --help               this help
+`;
+
+interface Flags {
+  dir: string;
+  'evidence-dir'?: string;
+  'secrets-file'?: string;
+  listen: string;
+  concurrency: string;
+  server?: string;
+  json: boolean;
+  once: boolean;
+  watch: boolean;
+  'detailed-exitcode': boolean;
+  'log-level': string;
+  help: boolean;
+}
+
+function parse(argv: string[]): { command: string; args: string[]; flags: Flags } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        dir: { type: 'string', default: process.env.PULSER_DIR ?? '.' },
+        'evidence-dir': { type: 'string' },
+        'secrets-file': { type: 'string' },
+        listen: { type: 'string', default: process.env.PULSER_LISTEN ?? '127.0.0.1:9470' },
+        concurrency: { type: 'string', default: process.env.PULSER_CONCURRENCY ?? '4' },
+        server: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        once: { type: 'boolean', default: false },
+        watch: { type: 'boolean', default: false },
+        'detailed-exitcode': { type: 'boolean', default: false },
+        'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL ?? 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new PulserError('PULSER_E_USAGE', (err as Error).message);
+  }
+  const [command = 'help', ...args] = parsed.positionals;
+  return { command, args, flags: parsed.values as Flags };
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 0 || port > 65535) throw new PulserError('PULSER_E_USAGE', `--listen must be HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: m[1]!, port };
+}
+
+function parseConcurrency(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new PulserError('PULSER_E_USAGE', `--concurrency must be an integer from 1 to 256, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export interface Io {
+  out: (text: string) => void;
+  err: NodeJS.WritableStream & { isTTY?: boolean };
+  isTTY: boolean;
+}
+
+const defaultIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : t + '\n'),
+  err: process.stderr,
+  isTTY: Boolean(process.stdout.isTTY),
+};
+
+function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
+  const level = flags['log-level'] as Level;
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
+  const progress = createProgress(io.err, Boolean(io.err.isTTY));
+  const secretValues: Set<string> = new Set();
+  const p = createPulser({
+    root: path.resolve(flags.dir),
+    evidenceDir: withEvidence ? (flags['evidence-dir'] ?? undefined) : null,
+    secretsFile: flags['secrets-file'],
+    concurrency: parseConcurrency(flags.concurrency),
+    progress: (env, msg) => progress.update(env, msg),
+    log: createLogger({ level, secrets: () => secretValues, write: (line) => progress.log(line) }),
+  });
+  const load = p.load;
+  p.load = async () => {
+    const snap = await load();
+    for (const s of snap.secretValues) secretValues.add(s);
+    return snap;
+  };
+  return p;
+}
+
+function selectEnvs(snap: SpecSnapshot, env: string | undefined): EnvLoad[] {
+  if (env === undefined) return [...snap.envs.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const load = snap.envs.get(env);
+  if (!load) {
+    const known = [...snap.envs.keys()].sort().join(', ') || 'none';
+    throw new PulserError('PULSER_E_ENV_UNKNOWN', `no environment ${JSON.stringify(env)} in environments/ (known: ${known})`);
+  }
+  return [load];
+}
+
+async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', trigger: string): Promise<PassRecord[]> {
+  const out: PassRecord[] = [];
+  for (const load of loads) out.push(await p.engine.runPass(load, { mode, trigger, force: mode === 'apply' }));
+  return out;
+}
+
+async function cmdValidate(flags: Flags, io: Io): Promise<number> {
+  const p = makePulser(flags, io, false);
+  const snap = await p.load();
+  const { text, ok } = renderValidation(snap);
+  if (flags.json) {
+    io.out(
+      JSON.stringify(
+        {
+          ok,
+          hostErrors: snap.hostErrors.map((e) => e.toJSON()),
+          environments: [...snap.envs.values()].map((l) => (l.ok ? { env: l.name, file: l.file, ok: true, specHash: l.desired.specHash } : { env: l.name, file: l.file, ok: false, errors: l.errors.map((e) => e.toJSON()) })),
+        },
+        null,
+        2,
+      ),
+    );
+  } else io.out(text);
+  return ok ? EXIT.ok : EXIT.failure;
+}
+
+async function cmdPlanOrApply(mode: 'plan' | 'apply', args: string[], flags: Flags, io: Io): Promise<number> {
+  if (args.length > 1) throw new PulserError('PULSER_E_USAGE', `${mode} takes at most one environment`);
+  const p = makePulser(flags, io, mode === 'apply');
+  try {
+    if (mode === 'apply') await p.recoverInterrupted();
+    const snap = await p.load();
+    const recs = await runPasses(p, selectEnvs(snap, args[0]), mode, `cli ${mode}`);
+    if (flags.json) io.out(JSON.stringify(mode === 'plan' ? recs.map(planJson) : recs, null, 2));
+    else io.out(recs.map((r) => (mode === 'plan' ? renderPlan(r, io.isTTY) : renderApply(r, io.isTTY))).join('\n\n'));
+    const failed = recs.some((r) => r.outcome === 'failed' || r.outcome === 'invalid');
+    if (failed) return EXIT.failure;
+    if (mode === 'plan' && flags['detailed-exitcode'] && recs.some((r) => r.plan.changes.length > 0)) return EXIT.drift;
+    return EXIT.ok;
+  } finally {
+    await p.close();
+  }
+}
+
+function planJson(r: PassRecord) {
+  return { env: r.env, file: r.file, outcome: r.outcome, specHash: r.specHash, changes: r.plan.changes, findings: r.plan.findings, errors: r.errors };
+}
+
+async function cmdStatus(flags: Flags, io: Io): Promise<number> {
+  let envs: EnvStatus[];
+  if (flags.server) {
+    const res = await fetch(new URL('/api/status', flags.server), { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new PulserError('PULSER_E_USAGE', `${flags.server} answered HTTP ${res.status}`);
+    envs = ((await res.json()) as { environments: EnvStatus[] }).environments;
+  } else {
+    const p = makePulser(flags, io, false);
+    try {
+      const snap = await p.load();
+      await runPasses(p, selectEnvs(snap, undefined), 'plan', 'cli status');
+      envs = p.engine.status.all();
+      const store = makePulser(flags, io, true).evidence;
+      for (const s of envs) {
+        const last = await store?.latest(s.env).catch(() => null);
+        if (last) s.lastPass = { passId: last.passId, trigger: last.trigger, mode: last.mode, outcome: last.outcome ?? 'failed', startedAt: last.startedAt, endedAt: last.endedAt, durationMs: last.durationMs, commit: last.commit };
+      }
+    } finally {
+      await p.close();
+    }
+  }
+  if (flags.json) io.out(JSON.stringify({ environments: envs }, null, 2));
+  else io.out(envs.length ? renderStatus(envs) : 'no environments');
+  return envs.every((s) => s.inSync) ? EXIT.ok : EXIT.failure;
+}
+
+async function cmdReconcile(flags: Flags, io: Io): Promise<number> {
+  if (flags.once && flags.watch) throw new PulserError('PULSER_E_USAGE', 'choose one of --once and --watch');
+  const p = makePulser(flags, io, true);
+  if (flags.once) {
+    try {
+      await p.recoverInterrupted();
+      await p.loop.start(false);
+      await p.loop.idle();
+    } finally {
+      await p.close();
+    }
+    const statuses = p.engine.status.all();
+    if (flags.json) io.out(JSON.stringify({ environments: statuses }, null, 2));
+    else io.out(renderStatus(statuses));
+    return statuses.some((s) => s.lastPass.outcome === 'failed' || s.lastPass.outcome === 'invalid') ? EXIT.failure : EXIT.ok;
+  }
+  return runDaemon(p, flags);
+}
+
+export async function runDaemon(p: Pulser, flags: Flags): Promise<number> {
+  const { host, port } = parseListen(flags.listen);
+  let ready = false;
+  const app = p.server(() => ready);
+  await p.recoverInterrupted();
+  await app.listen({ host, port });
+  p.log.info(`pulser ${VERSION} serving on http://${host}:${port} (metrics, status, evidence); watching ${p.root}`);
+  await p.loop.start(true);
+  ready = true;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      ready = false;
+      p.log.info(`${signal}: finishing passes under way, then stopping`);
+      await p.close();
+      await app.close();
+      resolve(EXIT.ok);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+async function cmdDemo(flags: Flags, io: Io): Promise<number> {
+  const { prepareDemo } = await import('../demo/run.ts');
+  await prepareDemo(path.resolve(flags.dir), (line) => io.err.write(line + '\n'));
+  flags.watch = true;
+  return runDaemon(makePulser(flags, io, true), flags);
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  try {
+    const { command, args, flags } = parse(argv);
+    if (flags.help || command === 'help') {
+      io.out(USAGE);
+      return EXIT.ok;
+    }
+    switch (command) {
+      case 'version':
+        io.out(VERSION);
+        return EXIT.ok;
+      case 'validate':
+        return await cmdValidate(flags, io);
+      case 'plan':
+      case 'diff':
+        return await cmdPlanOrApply('plan', args, flags, io);
+      case 'apply':
+        return await cmdPlanOrApply('apply', args, flags, io);
+      case 'status':
+        return await cmdStatus(flags, io);
+      case 'reconcile':
+        return await cmdReconcile(flags, io);
+      case 'demo':
+        return await cmdDemo(flags, io);
+      default:
+        throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
+    }
+  } catch (err) {
+    const e = asPulserError(err);
+    io.err.write(`pulser: ${e.code}: ${e.toString()}\n`);
+    if (e.code === 'PULSER_E_INTERNAL' && err instanceof Error && err.stack) io.err.write(err.stack + '\n');
+    return e.code === 'PULSER_E_USAGE' ? EXIT.usage : EXIT.failure;
+  }
+}
