@@ -65,7 +65,8 @@ async function waitHealthy(ctx: ReconcileContext, docker: DockerDriver, id: stri
     last = await probeOnce(ctx, ctx.desired);
     if (last.ok) return { ok: true, attempts: attempt, last, exited: null };
     const info = await docker.inspect(id);
-    if (!info || !info.State.Running) {
+    // With a restart policy a crashing container loops through `restarting`: that is an exit too.
+    if (!info || !info.State.Running || info.State.Restarting || info.RestartCount > 0) {
       return { ok: false, attempts: attempt, last, exited: { exitCode: info?.State.ExitCode ?? -1 } };
     }
     ctx.progress(`waiting for ${ctx.desired.name} to be healthy: probe ${attempt}/${max} — ${describeProbe(last)}`);

@@ -1,4 +1,7 @@
-// HTTP health probes: one GET with a timeout, reported as data (status, body excerpt, error).
+// HTTP health probes: one GET with a hard timeout, reported as data (status, body excerpt, error).
+// node:http rather than fetch: the request keeps the process alive while it waits, and the
+// timeout covers connecting, headers and body alike.
+import http from 'node:http';
 
 export interface ProbeResult {
   ok: boolean;
@@ -11,31 +14,43 @@ export interface ProbeResult {
   durationMs: number;
 }
 
-export async function probeHttp(url: string, timeoutMs: number): Promise<ProbeResult> {
+const BODY_LIMIT = 200;
+
+export function probeHttp(url: string, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { connection: 'close' } });
-    const text = await res.text();
-    return {
-      ok: res.status >= 200 && res.status < 300,
-      url,
-      status: res.status,
-      body: text.slice(0, 200),
-      error: null,
-      durationMs: Math.round(performance.now() - started),
+  const took = () => Math.round(performance.now() - started);
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (r: Omit<ProbeResult, 'url' | 'durationMs'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve({ ...r, url, durationMs: took() });
     };
-  } catch (err) {
-    return { ok: false, url, status: null, body: '', error: describeFetchError(err, timeoutMs), durationMs: Math.round(performance.now() - started) };
-  }
+    const req = http.get(url, { agent: false, headers: { connection: 'close', 'user-agent': 'pulser-probe' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (body.length >= BODY_LIMIT) finish();
+      });
+      res.on('end', finish);
+      res.on('error', finish);
+      function finish() {
+        const status = res.statusCode ?? 0;
+        done({ ok: status >= 200 && status < 300, status, body: body.slice(0, BODY_LIMIT), error: null });
+      }
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, status: null, body: '', error: describeSocketError(err) }));
+    const timer = setTimeout(() => done({ ok: false, status: null, body: '', error: `timeout after ${timeoutMs} ms` }), timeoutMs);
+  });
 }
 
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timeout after ${timeoutMs} ms`;
-  const code = e.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
-  return e.cause?.message ?? e.message ?? String(err);
+function describeSocketError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ECONNREFUSED') return 'connection refused';
+  if (err.code === 'ECONNRESET' || err.message === 'socket hang up') return 'connection reset';
+  return err.code ? `${err.code}: ${err.message}` : err.message;
 }
 
 /** One-line description of a probe, as shown in status and evidence. */
