@@ -143,7 +143,7 @@ function selectEnvs(snap: SpecSnapshot, env: string | undefined): EnvLoad[] {
 
 async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', trigger: string): Promise<PassRecord[]> {
   const out: PassRecord[] = [];
-  for (const load of loads) out.push(await p.engine.runPass(load, { mode, trigger, force: mode === 'apply' }));
+  for (const load of loads) out.push(await p.engine.runPass(load, { mode, trigger, force: mode === 'apply', fresh: true }));
   return out;
 }
 

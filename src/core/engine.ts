@@ -38,6 +38,8 @@ export interface PassOptions {
   trigger: string;
   /** explicit `pulser apply`: applies even when sync.auto is off or the env is stalled */
   force?: boolean;
+  /** observe the engines afresh instead of sharing a listing taken moments ago by another pass */
+  fresh?: boolean;
   /** the interrupted pass this one follows up, for the record */
   resumes?: PassRecord['resumes'];
 }
@@ -159,6 +161,7 @@ export class Engine {
       rec.specHash = desired.specHash;
 
       const ctx = this.context(desired);
+      if (opts.fresh) ctx.drivers.invalidate(desired.hostName);
       const observed = await this.observe(ctx);
       rec.observed = observed;
       latest = observed;

@@ -12,6 +12,8 @@ export interface Drivers {
   /** HTTP probe of a port published on the host */
   probe(host: string, port: number, path: string, timeoutMs: number, bind?: string): Promise<ProbeResult>;
   hostNames(): string[];
+  /** Forgets shared listings of a host, so the next observation reads the engine afresh. */
+  invalidate(host: string): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,9 @@ export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOption
       return probeHttp(`http://${addr}:${port}${path}`, timeoutMs);
     },
     hostNames: () => [...hosts.keys()],
+    invalidate(name) {
+      dockers.get(name)?.invalidate();
+    },
     async close() {
       dockers.clear();
     },

@@ -121,7 +121,7 @@ export class World {
     const p = this.pulser ?? this.start();
     const snap = await p.load();
     const loads = [...snap.envs.values()].filter((l) => !env || l.name === env);
-    return Promise.all(loads.map((l) => p.engine.runPass(l, { mode, trigger: 'test' })));
+    return Promise.all(loads.map((l) => p.engine.runPass(l, { mode, trigger: 'test', fresh: true })));
   }
 
   async containersOf(env: string) {
