@@ -1,6 +1,5 @@
 // Turns environments/*.yaml into DesiredEnvs: YAML kept with source positions, `${kv:}` and
 // `${secret:}` substituted, schema-validated with defaults, and checked across environments.
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,8 @@ import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } fr
 import formatsModule from 'ajv-formats';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Scalar } from 'yaml';
 import { PulserError, type ErrorCode, type SourceLocation } from '../errors.ts';
+import { canonicalJson, sha256Hex } from '../core/canonical.ts';
+import { tryParseDuration } from '../core/duration.ts';
 import { kvKeyProblem, printable, readKv } from './kv.ts';
 import type { DesiredEnv, EnvLoad, EnvironmentSpec, SpecSnapshot } from './model.ts';
 import { SecretSource, isValidSecretName } from './secrets.ts';
@@ -30,29 +31,9 @@ const HOSTS_SCHEMA_ID = 'https://pulser.dev/schema/hosts.schema.json';
 
 type Segment = string | number;
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Milliseconds of a schema duration (`500ms`, `1h30m`), or null when it is not one. */
-export function parseDuration(text: string): number | null {
-  if (!/^([0-9]+(ms|s|m|h|d))+$/.test(text)) return null;
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT_MS[m[2]];
-  return total;
-}
-
-/** JSON with sorted keys and without `x-` keys: equal specs hash equal whatever their layout. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => !k.startsWith('x-') && obj[k] !== undefined)
-    .sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(obj[k])).join(',') + '}';
-}
-
+/** Equal specs hash equal whatever their layout; `x-` keys are free-form and never count. */
 export function specHashOf(spec: unknown): string {
-  return 'sha256:' + createHash('sha256').update(canonicalJson(spec)).digest('hex');
+  return 'sha256:' + sha256Hex(canonicalJson(spec, (k) => k.startsWith('x-')));
 }
 
 /** `environments/staging.yaml:14:7 odoo.workers: must be integer [PULSER_E_SPEC_INVALID]` */
@@ -736,7 +717,7 @@ export async function loadEnvironmentFile(
   }
   const sync = obj.sync as Record<string, unknown> | undefined;
   if (sync && typeof sync.interval === 'string') {
-    const ms = parseDuration(sync.interval);
+    const ms = tryParseDuration(sync.interval);
     if (ms !== null && (ms < SYNC_INTERVAL_MIN_MS || ms > SYNC_INTERVAL_MAX_MS)) {
       src.error('PULSER_E_SPEC_INVALID', src.locate('/sync/interval'), 'sync.interval: must be between 5s and 1d');
     }
