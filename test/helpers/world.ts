@@ -38,6 +38,8 @@ export function suffix(): string {
 export interface EnvOptions {
   tier?: string;
   tag?: string;
+  /** image reference; defaults to the stand-in image with the tag from kv */
+  image?: string;
   port?: number;
   auto?: boolean;
   prune?: boolean;
@@ -82,7 +84,7 @@ export class World {
       'host: local',
       `sync: { auto: ${o.auto ?? true}, interval: 1h, prune: ${o.prune ?? false} }`,
       'odoo:',
-      `  image: pulser-demo/odoo:\${kv:${name}.image_tag}`,
+      `  image: ${o.image ?? `pulser-demo/odoo:\${kv:${name}.image_tag}`}`,
       `  port: ${port}`,
       ...(envLines.length ? ['  env:', ...envLines] : []),
       `  health: { path: /web/health, interval: 200ms, timeout: 1s, retries: ${o.retries ?? 25} }`,

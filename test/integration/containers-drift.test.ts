@@ -90,3 +90,18 @@ t.test('an environment invalid from the start gets nothing', async (t) => {
   t.equal(rec.errors[0]!.code, 'PULSER_E_SPEC_UNKNOWN_KEY');
   t.equal((await w.containersOf(name)).length, 0);
 });
+
+t.test('an image that cannot be pulled is a coded error and the old container keeps serving', async (t) => {
+  const name = `pull-${suffix()}`;
+  const port = await w.env(name);
+  t.equal((await converge(name)).outcome, 'applied');
+  // A registry on a closed loopback port: the pull is refused at once, nothing leaves the machine.
+  await w.env(name, { port, image: '127.0.0.1:9/acme/odoo:17.0.9' });
+  const rec = await converge(name);
+  t.equal(rec.outcome, 'failed');
+  const err = rec.errors.find((e) => e.code === 'PULSER_E_IMAGE_NOT_FOUND');
+  t.ok(err, JSON.stringify(rec.errors));
+  t.match(err!.message, /127\.0\.0\.1:9\/acme\/odoo:17\.0\.9/);
+  t.equal((await httpGet(`http://127.0.0.1:${port}/version.txt`))?.body.trim(), '17.0.1');
+  t.equal((await w.containersOf(name)).length, 1);
+});
