@@ -76,7 +76,8 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     ...options,
     db_host: masked.database.host,
     db_user: masked.database.user,
-    db_password: masked.database.password ?? 'False',
+    // An inline password (not a secret reference) is still never shown.
+    db_password: masked.database.password === undefined ? 'False' : secret.has('database.password') ? masked.database.password : '(inline)',
   };
   for (const [k, v] of Object.entries(spec.odoo.config)) {
     options[k] = confValue(v);
@@ -98,7 +99,7 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     image: spec.odoo.image,
     port: spec.odoo.port,
     bind: spec.odoo.bind,
-    command: spec.odoo.command ?? null,
+    command: spec.odoo.command?.map((arg, i) => show(`odoo.command[${i}]`, arg, masked.odoo.command?.[i] ?? '')) ?? null,
     env: shownEnv,
     config: shownConfig,
   };

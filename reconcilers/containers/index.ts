@@ -192,7 +192,9 @@ async function rollBack(
 async function applyStart(ctx: ReconcileContext, op: Record<string, unknown>): Promise<ApplyResult> {
   const docker = ctx.drivers.docker(ctx.desired.hostName);
   const id = String(op.id);
-  await docker.start(id);
+  const info = await docker.inspect(id);
+  if (info?.State.Paused) await docker.unpause(id);
+  else await docker.start(id);
   const wait = await waitHealthy(ctx, docker, id);
   if (!wait.ok) {
     const f = describeFailure(wait, ctx.desired.spec.odoo.health.retries);

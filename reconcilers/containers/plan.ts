@@ -32,6 +32,11 @@ function publishes(c: ContainerSummary, d: OdooContainerDesign): boolean {
   return c.ports.some((p) => p.privatePort === ODOO_HTTP_PORT && p.publicPort === d.port);
 }
 
+function outsideChanges(c: ContainerSummary, d: OdooContainerDesign): string {
+  const what = [c.image !== d.image ? `image ${c.image}` : null, publishes(c, d) ? null : `port ${d.port} not published`];
+  return what.filter(Boolean).join(', ');
+}
+
 function short(id: string): string {
   return id.slice(0, 12);
 }
@@ -46,7 +51,7 @@ export function diffShown(before: ShownSpec | null, after: ShownSpec): Record<st
   scalar('port');
   scalar('bind');
   if (!before || JSON.stringify(before.command) !== JSON.stringify(after.command)) {
-    out.command = { before: before?.command ?? undefined, after: after.command ?? undefined };
+    out.command = { before: before?.command?.map(showValue) ?? undefined, after: after.command?.map(showValue) ?? undefined };
   }
   for (const group of ['env', 'config'] as const) {
     const b = before?.[group] ?? {};
@@ -68,7 +73,7 @@ function showValue(v: string | undefined): string | undefined {
 
 export function summarize(diff: Record<string, FieldDiff>): string {
   const parts = Object.entries(diff).map(([k, d]) => {
-    const secret = [d.before, d.after].some((x) => typeof x === 'string' && x.endsWith(' (secret)'));
+    const secret = [d.before, d.after].flat().some((x) => typeof x === 'string' && x.endsWith(' (secret)'));
     if (secret) return `${k} changed (secret)`;
     if (d.before === undefined) return `${k} added`;
     if (d.after === undefined) return `${k} removed`;
@@ -104,7 +109,7 @@ export function planContainers(desired: DesiredEnv, observed: ContainersObserved
     const tampered = running.image !== design.image || !publishes(running, design);
     if (tampered) {
       changes.push(
-        rollout(desired, design, running, leftovers, `container ${running.name} no longer matches its spec (changed outside pulser: image ${running.image}${publishes(running, design) ? '' : `, port ${design.port} not published`})`),
+        rollout(desired, design, running, leftovers, `container ${running.name} no longer matches its spec (changed outside pulser: ${outsideChanges(running, design)})`),
       );
     } else if (leftovers.length > 0) {
       const probeOk = observed.probe?.ok === true;
@@ -129,7 +134,7 @@ export function planContainers(desired: DesiredEnv, observed: ContainersObserved
       reconciler: RECONCILER,
       action: 'update',
       risk: 'safe',
-      summary: `start ${stopped.name} (${stopped.state})`,
+      summary: `${stopped.state === 'paused' ? 'unpause' : 'start'} ${stopped.name} (${stopped.state})`,
       diff: { state: { before: stopped.state, after: 'running' } },
       reason: `the container is ${stopped.state} (${stopped.status}); it was stopped or killed outside pulser`,
       op: { kind: 'start', id: stopped.id, specHash: design.specHash },

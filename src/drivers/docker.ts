@@ -145,6 +145,11 @@ export class DockerDriver {
     await this.call(`start ${id.slice(0, 12)}`, () => this.client.getContainer(id).start(), [304]);
   }
 
+  async unpause(id: string): Promise<void> {
+    this.invalidate();
+    await this.call(`unpause ${id.slice(0, 12)}`, () => this.client.getContainer(id).unpause(), [304]);
+  }
+
   async stop(id: string, graceSeconds = 10): Promise<void> {
     this.invalidate();
     await this.call(`stop ${id.slice(0, 12)}`, () => this.client.getContainer(id).stop({ t: graceSeconds }), [304]);

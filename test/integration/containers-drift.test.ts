@@ -105,3 +105,15 @@ t.test('an image that cannot be pulled is a coded error and the old container ke
   t.equal((await httpGet(`http://127.0.0.1:${port}/version.txt`))?.body.trim(), '17.0.1');
   t.equal((await w.containersOf(name)).length, 1);
 });
+
+t.test('a container paused by hand is unpaused', async (t) => {
+  const name = `pause-${suffix()}`;
+  const port = await w.env(name);
+  await converge(name);
+  const [c] = await w.containersOf(name);
+  await w.docker.getContainer(c!.Id).pause();
+  const rec = await converge(name);
+  t.equal(rec.plan.changes[0]?.summary, `unpause pulser-${name}-odoo (paused)`);
+  t.equal(rec.outcome, 'applied', JSON.stringify(rec.errors));
+  t.equal((await httpGet(`http://127.0.0.1:${port}/web/health`))?.status, 200);
+});
