@@ -11,7 +11,7 @@ import { parseDuration } from './duration.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 
 export interface LoopOptions {
-  engine: Engine;
+  engine: Pick<Engine, 'runPass' | 'desiredFor' | 'forget'>;
   log: Logger;
   load: () => Promise<SpecSnapshot>;
   root: string;
@@ -66,6 +66,8 @@ export class ReconcileLoop {
       });
       this.watcher.on('all', (event, file) => this.onFileEvent(event, file));
       this.watcher.on('error', (err) => this.opts.log.warn(`file watch error: ${String(err)}`));
+      // Edits made right after start must not be missed: ready means the watch is in place.
+      await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
   }
 
@@ -74,7 +76,7 @@ export class ReconcileLoop {
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = null;
-      void this.reload('file change');
+      this.reload('file change').catch((err: unknown) => this.opts.log.error(`reload after a file change failed: ${String(err)}`));
     }, this.opts.debounceMs ?? 250);
   }
 
@@ -154,7 +156,7 @@ export class ReconcileLoop {
     } catch (err) {
       this.opts.log.error(`pass of ${load.name} crashed: ${String(err)}`);
     }
-    if (!this.stopping) this.scheduleNext(load, rec, s);
+    if (!this.stopping && this.states.get(load.name) === s) this.scheduleNext(load, rec, s);
   }
 
   /** After a pass: retry with backoff, requeue, or wait for the environment's interval. */
@@ -163,7 +165,7 @@ export class ReconcileLoop {
     let delay = desired ? parseDuration(desired.spec.sync.interval) : 5 * 60_000;
     let why = 'interval';
     const classes = new Set(rec?.errors.map((e) => e.class) ?? ['transient']);
-    if (rec?.outcome === 'failed' && !classes.has('terminal')) {
+    if ((rec === null || rec.outcome === 'failed') && !classes.has('terminal')) {
       if (classes.has('transient') || classes.size === 0) {
         delay = Math.min(delay, backoffDelay(s.failures, this.opts.backoff ?? DEFAULT_BACKOFF));
         why = 'retry';
