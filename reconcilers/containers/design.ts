@@ -151,10 +151,22 @@ export function createOptions(d: OdooContainerDesign): Docker.ContainerCreateOpt
     HostConfig: {
       PortBindings: { [portKey]: [{ HostIp: d.bind, HostPort: String(d.port) }] },
       Init: true,
-      RestartPolicy: { Name: 'unless-stopped' },
+      RestartPolicy: { Name: STEADY_RESTART_POLICY },
       ExtraHosts: ['host.docker.internal:host-gateway'],
     },
   };
+}
+
+/** The restart policy of a container in service. */
+export const STEADY_RESTART_POLICY = 'unless-stopped';
+
+/**
+ * Create options of a container on probation: the engine must not restart it while it is probed,
+ * or a crash would look like a container that runs. It gets the steady policy once healthy.
+ */
+export function probationCreateOptions(d: OdooContainerDesign): Docker.ContainerCreateOptions {
+  const o = createOptions(d);
+  return { ...o, HostConfig: { ...o.HostConfig, RestartPolicy: { Name: 'no' } } };
 }
 
 /** Reads back the shown spec a container was created with; null when the label is absent or damaged. */

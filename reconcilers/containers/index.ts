@@ -7,7 +7,7 @@ import { describeProbe, LABEL } from '../../src/drivers/index.ts';
 import { asPulserError, PulserError, type ErrorCode } from '../../src/errors.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
-import { containerName, createOptions, designOdooContainer, parkedName, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME, type OdooContainerDesign } from './design.ts';
+import { containerName, designOdooContainer, parkedName, probationCreateOptions, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME, STEADY_RESTART_POLICY, type OdooContainerDesign } from './design.ts';
 import { planContainers, RECONCILER, type ContainersObserved } from './plan.ts';
 
 export { planContainers, planOrphanContainers, type ContainersObserved } from './plan.ts';
@@ -64,13 +64,15 @@ async function waitHealthy(ctx: ReconcileContext, docker: DockerDriver, id: stri
   for (let attempt = 1; attempt <= max; attempt++) {
     last = await probeOnce(ctx, ctx.desired);
     if (last.ok) return { ok: true, attempts: attempt, last, exited: null };
+    // The pause before the next probe runs while the container is inspected, not after it.
+    const pause = attempt < max ? sleep(interval) : null;
     const info = await docker.inspect(id);
-    // With a restart policy a crashing container loops through `restarting`: that is an exit too.
+    // A container on probation has no restart policy; a healed one has: a restart is an exit too.
     if (!info || !info.State.Running || info.State.Restarting || info.RestartCount > 0) {
       return { ok: false, attempts: attempt, last, exited: { exitCode: info?.State.ExitCode ?? -1 } };
     }
     ctx.progress(`waiting for ${ctx.desired.name} to be healthy: probe ${attempt}/${max} — ${describeProbe(last)}`);
-    if (attempt < max) await sleep(interval);
+    await pause;
   }
   return { ok: false, attempts: max, last, exited: null };
 }
@@ -91,17 +93,6 @@ async function ensureImage(ctx: ReconcileContext, docker: DockerDriver, image: s
   const pulled = await docker.image(image);
   if (!pulled) throw new PulserError('PULSER_E_IMAGE_NOT_FOUND', `image ${image} is still missing on host ${docker.host} after pulling`);
   return pulled.id;
-}
-
-async function createConfigured(docker: DockerDriver, design: OdooContainerDesign): Promise<string> {
-  const id = await docker.create(createOptions(design));
-  try {
-    await docker.putFiles(id, ODOO_CONF_DIR, [{ name: ODOO_CONF_NAME, content: renderOdooConf(design.options), mode: 0o640 }]);
-  } catch (err) {
-    await docker.remove(id);
-    throw err;
-  }
-  return id;
 }
 
 function describeFailure(wait: HealthWait, retries: number): { code: ErrorCode; text: string } {
@@ -132,13 +123,17 @@ async function applyRollout(ctx: ReconcileContext, op: Record<string, unknown>):
   const previousWasRunning = previous?.state === 'running';
   if (previous && previous.name !== parkedName(design.name, previous.id)) await docker.rename(previous.id, parkedName(design.name, previous.id));
 
-  const id = await createConfigured(docker, design);
+  const id = await docker.create(probationCreateOptions(design));
   const h = ctx.desired.spec.odoo.health;
   try {
+    // odoo.conf is copied in while the previous container stops: neither waits for the other.
+    const copy = docker.putFiles(id, ODOO_CONF_DIR, [{ name: ODOO_CONF_NAME, content: renderOdooConf(design.options), mode: 0o640 }]);
+    let stop: Promise<void> = Promise.resolve();
     if (previous && previousWasRunning) {
       ctx.progress(`stopping previous container ${previous.id.slice(0, 12)}`);
-      await docker.stop(previous.id);
+      stop = docker.stop(previous.id);
     }
+    for (const step of await Promise.allSettled([copy, stop])) if (step.status === 'rejected') throw step.reason;
     ctx.progress(`starting ${design.name} (${design.image})`);
     await docker.start(id);
   } catch (err) {
@@ -150,6 +145,7 @@ async function applyRollout(ctx: ReconcileContext, op: Record<string, unknown>):
   const wait = await waitHealthy(ctx, docker, id);
   if (!wait.ok) return rollBack(ctx, docker, design, id, previous, previousWasRunning, describeFailure(wait, h.retries), wait);
 
+  await docker.setRestartPolicy(id, STEADY_RESTART_POLICY);
   for (const c of olds) await docker.remove(c.id);
   return {
     outcome: 'applied',
@@ -210,6 +206,7 @@ async function applyFinishRollout(ctx: ReconcileContext, op: Record<string, unkn
   const others = (op.others as string[]) ?? [];
   const wait = await waitHealthy(ctx, docker, id);
   if (wait.ok) {
+    await docker.setRestartPolicy(id, STEADY_RESTART_POLICY);
     for (const o of others) await docker.remove(o);
     return { outcome: 'applied', output: `kept ${id.slice(0, 12)} (${describeProbe(wait.last!)}), removed ${others.length}`, detail: { containerId: id, removed: others } };
   }

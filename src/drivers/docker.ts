@@ -127,8 +127,7 @@ export class DockerDriver {
   }
 
   async create(options: Docker.ContainerCreateOptions): Promise<string> {
-    this.invalidate();
-    const c = await this.call(`create container ${options.name ?? ''}`, () => this.client.createContainer(options));
+    const c = await this.write(`create container ${options.name ?? ''}`, () => this.client.createContainer(options));
     return c.id;
   }
 
@@ -141,28 +140,27 @@ export class DockerDriver {
   }
 
   async start(id: string): Promise<void> {
-    this.invalidate();
-    await this.call(`start ${id.slice(0, 12)}`, () => this.client.getContainer(id).start(), [304]);
+    await this.write(`start ${id.slice(0, 12)}`, () => this.client.getContainer(id).start(), [304]);
+  }
+
+  async setRestartPolicy(id: string, name: string): Promise<void> {
+    await this.call(`set restart policy of ${id.slice(0, 12)}`, () => this.client.getContainer(id).update({ RestartPolicy: { Name: name } }));
   }
 
   async unpause(id: string): Promise<void> {
-    this.invalidate();
-    await this.call(`unpause ${id.slice(0, 12)}`, () => this.client.getContainer(id).unpause(), [304]);
+    await this.write(`unpause ${id.slice(0, 12)}`, () => this.client.getContainer(id).unpause(), [304]);
   }
 
   async stop(id: string, graceSeconds = 10): Promise<void> {
-    this.invalidate();
-    await this.call(`stop ${id.slice(0, 12)}`, () => this.client.getContainer(id).stop({ t: graceSeconds }), [304]);
+    await this.write(`stop ${id.slice(0, 12)}`, () => this.client.getContainer(id).stop({ t: graceSeconds }), [304]);
   }
 
   async remove(id: string): Promise<void> {
-    this.invalidate();
-    await this.call(`remove ${id.slice(0, 12)}`, () => this.client.getContainer(id).remove({ force: true, v: true }), [404]);
+    await this.write(`remove ${id.slice(0, 12)}`, () => this.client.getContainer(id).remove({ force: true, v: true }), [404]);
   }
 
   async rename(id: string, name: string): Promise<void> {
-    this.invalidate();
-    await this.call(`rename ${id.slice(0, 12)} to ${name}`, () => this.client.getContainer(id).rename({ name }));
+    await this.write(`rename ${id.slice(0, 12)} to ${name}`, () => this.client.getContainer(id).rename({ name }));
   }
 
   async inspect(id: string): Promise<Docker.ContainerInspectInfo | null> {
@@ -180,6 +178,19 @@ export class DockerDriver {
       this.client.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false }),
     );
     return demuxToText(buf as unknown as Buffer);
+  }
+
+  /**
+   * An engine call that changes containers. The shared listing is dropped before it and again once
+   * it has finished: a listing another observer started while the call was under way may predate it.
+   */
+  private async write<T>(what: string, fn: () => Promise<T>, okStatuses: number[] = []): Promise<T> {
+    this.invalidate();
+    try {
+      return await this.call(what, fn, okStatuses);
+    } finally {
+      this.invalidate();
+    }
   }
 
   /** Runs one engine call with a timeout and turns failures into coded errors. */

@@ -15,29 +15,19 @@ export const ENV_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Output excerpts are for people reading a pack, not a log archive. */
 export const OUTPUT_LIMIT = 4096;
 
-export interface ResultJson {
-  version: 1;
-  passId: string;
-  env: string;
-  file: string;
-  trigger: string;
-  commit: string;
-  startedAt: string;
+export type ResultJson = { version: 1 } & Pick<
+  PassRecord,
+  'passId' | 'env' | 'file' | 'trigger' | 'commit' | 'startedAt' | 'mode' | 'specHash' | 'usingLastGood' | 'driftBefore' | 'driftAfter' | 'driftByReconciler'
+> & {
   endedAt: string;
   durationMs: number;
-  mode: PassRecord['mode'];
   /** null only when the caller wrote a pack before deciding the outcome */
   outcome: PassOutcome | null;
-  specHash: string | null;
-  usingLastGood: boolean;
-  driftBefore: number;
-  driftAfter: number | null;
-  driftByReconciler: Record<string, number>;
   errors: Array<Pick<ErrorRecord, 'code' | 'class' | 'reason' | 'message' | 'location'>>;
   changes: { planned: number; applied: number; failed: number; skipped: number; inProgress: number };
   findings: number;
   resumes: NonNullable<PassRecord['resumes']> | null;
-}
+};
 
 export type PackContent = Record<PackFile, string>;
 

@@ -20,31 +20,18 @@ export interface EvidenceStoreOptions {
 }
 
 /** What a restarted pulser needs to report a pass that was cut short. */
-export interface Intent {
-  version: 1;
-  passId: string;
-  env: string;
-  file: string;
-  trigger: string;
-  commit: string;
-  startedAt: string;
-  mode: PassRecord['mode'];
-  specHash: string | null;
-  usingLastGood: boolean;
-  desiredYaml: string | null;
-  observed: Record<string, unknown>;
-  plan: PassRecord['plan'];
-  driftBefore: number;
-  driftByReconciler: Record<string, number>;
-  errors: ErrorRecord[];
-  resumes?: PassRecord['resumes'];
-}
+export type Intent = { version: 1 } & Pick<
+  PassRecord,
+  'passId' | 'env' | 'file' | 'trigger' | 'commit' | 'startedAt' | 'mode' | 'specHash' | 'usingLastGood' | 'desiredYaml' | 'observed' | 'plan' | 'driftBefore' | 'driftByReconciler' | 'errors' | 'resumes'
+>;
 
 const INFLIGHT = '.inflight';
 const TMP_PREFIX = '.tmp-';
 /** A temporary pack folder older than this belongs to a write that died. */
 const STALE_TMP_MS = 60 * 60 * 1000;
 const DEFAULT_KEEP = 500;
+/** Kept pass folders searched for stale temporary folders after each write. */
+const TMP_SWEEP_PER_WRITE = 16;
 const DEFAULT_LIST_LIMIT = 50;
 const BASE36 = '0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -53,6 +40,7 @@ export class EvidenceStore {
   readonly keep: number;
   private readonly secrets: () => Iterable<string>;
   private readonly log?: Logger;
+  private sweepCursor = 0;
 
   constructor(opts: EvidenceStoreOptions) {
     const keep = opts.keep ?? DEFAULT_KEEP;
@@ -140,7 +128,7 @@ export class EvidenceStore {
     await fsyncDir(passDir);
 
     if ((await this.inflightPassId(record.env)) === record.passId) await this.clearInflight(record.env);
-    await this.prune().catch((err: unknown) => {
+    await this.prune(Date.now(), TMP_SWEEP_PER_WRITE).catch((err: unknown) => {
       // The pack is safe; failing the pass because old packs could not be removed would hide it.
       this.log?.warn('evidence retention failed', { error: err instanceof Error ? err.message : String(err) });
     });
@@ -195,11 +183,20 @@ export class EvidenceStore {
     }
   }
 
-  /** Keeps the newest `keep` pass folders and removes temporary folders of writes that died. */
-  async prune(now: number = Date.now()): Promise<void> {
+  /**
+   * Keeps the newest `keep` pass folders and removes temporary folders of writes that died.
+   * `sweep` bounds how many kept folders are searched for those (round robin across calls), so a
+   * write costs a few folder reads rather than one per kept pass.
+   */
+  async prune(now: number = Date.now(), sweep = Infinity): Promise<void> {
     const ids = await this.passIds();
     for (const old of ids.slice(this.keep)) await rm(join(this.dir, old), { recursive: true, force: true });
-    for (const passId of ids.slice(0, this.keep)) {
+    const kept = ids.slice(0, this.keep);
+    const count = Math.min(kept.length, sweep);
+    const first = kept.length ? this.sweepCursor % kept.length : 0;
+    this.sweepCursor = first + count;
+    for (let i = 0; i < count; i++) {
+      const passId = kept[(first + i) % kept.length]!;
       const passDir = join(this.dir, passId);
       for (const name of await listDirs(passDir)) {
         if (!name.startsWith(TMP_PREFIX)) continue;

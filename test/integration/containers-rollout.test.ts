@@ -8,7 +8,7 @@ import { World, suffix, httpGet } from '../helpers/world.ts';
 const w = await World.create();
 t.teardown(() => w.cleanup());
 const name = `ro-${suffix()}`;
-const port = await w.env(name, { tag: '17.0.1', retries: 8 });
+const port = await w.env(name, { tag: '17.0.1', retries: 20 });
 const p = w.start();
 
 async function served(): Promise<string | undefined> {
@@ -42,6 +42,8 @@ t.test('a tag change rolls out and the new container serves', async (t) => {
   const cs = await w.containersOf(name);
   t.equal(cs.length, 1, 'the previous container is gone');
   t.equal(cs[0]!.Image, 'pulser-demo/odoo:17.0.2');
+  const info = await w.docker.getContainer(cs[0]!.Id).inspect();
+  t.equal(info.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'a healthy container gets the steady restart policy');
   const status = p.engine.status.get(name)!;
   t.ok(status.inSync);
   const running = (status.facts.containers as { running: { image: string; imageId: string } }).running;
@@ -56,7 +58,7 @@ t.test('a tag failing its health check is rolled back; the old container still a
   t.equal(rec!.outcome, 'failed');
   const err = rec!.errors.find((e) => e.code === 'PULSER_E_HEALTH_CHECK_FAILED');
   t.ok(err, 'coded error');
-  t.match(err!.message, /failed 8 health probe\(s\); last: GET http:\/\/127\.0\.0\.1:\d+\/web\/health: HTTP 404/);
+  t.match(err!.message, /failed 20 health probe\(s\); last: GET http:\/\/127\.0\.0\.1:\d+\/web\/health: HTTP 404/);
   t.match(err!.message, /rolled back to [0-9a-f]{12} \(pulser-demo\/odoo:17\.0\.2\)/);
   t.equal(await served(), '17.0.2', 'old container serves again');
   t.equal((await httpGet(`http://127.0.0.1:${port}/web/health`))?.status, 200);
@@ -74,7 +76,7 @@ t.test('a tag failing its health check is rolled back; the old container still a
   const probe = lines.at(-1).detail.probe;
   t.equal(probe.status, 404, 'evidence names the failing probe status');
   t.match(probe.url, /\/web\/health$/);
-  t.equal(probe.attempts, 8);
+  t.equal(probe.attempts, 20);
   const summary = await readFile(path.join(pack, 'summary.md'), 'utf8');
   t.match(summary, /PULSER_E_HEALTH_CHECK_FAILED/);
 });
