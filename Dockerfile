@@ -13,5 +13,5 @@ COPY schema ./schema
 ENV NODE_ENV=production PULSER_DIR=/gitops PULSER_LISTEN=0.0.0.0:9470
 EXPOSE 9470
 HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:9470/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["node", "/opt/pulser/bin/pulser.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/opt/pulser/bin/pulser.js"]
 CMD ["reconcile", "--watch"]

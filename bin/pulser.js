@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Runs the TypeScript sources directly through the tsx loader.
 import { register } from 'tsx/esm/api';
 

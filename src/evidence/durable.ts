@@ -27,6 +27,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Creates a new file (never overwrites) without waiting for the disk. */
+export async function writeNewFile(path: string, data: string): Promise<void> {
+  const handle = await open(path, 'wx', 0o640);
+  try {
+    await handle.writeFile(data, 'utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Creates a new file (never overwrites) and syncs its content before returning. */
 export async function writeNewFileSynced(path: string, data: string): Promise<void> {
   const handle = await open(path, 'wx', 0o640);

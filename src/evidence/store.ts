@@ -7,7 +7,7 @@ import type { PassRecord, ApplyEntry } from '../core/record.ts';
 import type { Logger } from '../core/log.ts';
 import { PulserError, type ErrorRecord } from '../errors.ts';
 import { redact, redactText } from '../core/redact.ts';
-import { appendLineSynced, fsyncDir, isErrno, randomSuffix, writeFileAtomic, writeNewFileSynced } from './durable.ts';
+import { appendLineSynced, fsyncDir, isErrno, randomSuffix, writeFileAtomic, writeNewFile, writeNewFileSynced } from './durable.ts';
 import { ENV_PATTERN, OUTPUT_LIMIT, PACK_FILES, PASS_ID_PATTERN, excerpt, maskList, renderPack, type PackFile, type ResultJson } from './pack.ts';
 
 export interface EvidenceStoreOptions {
@@ -110,12 +110,16 @@ export class EvidenceStore {
     if (await exists(finalDir)) throw packExists(finalDir);
     const { files } = renderPack(record, this.secrets(), new Date());
 
+    // A pass that changed nothing and failed at nothing is written atomically but not synced:
+    // losing the newest such pack to a power cut loses no fact, and syncing it is most of the
+    // cost of a no-op pass.
+    const durable = record.apply.length > 0 || !(record.outcome === 'in-sync' || record.outcome === 'planned');
     await this.mkdirDurable(passDir);
     const tmp = join(passDir, `${TMP_PREFIX}${record.env}-${randomSuffix()}`);
     await mkdir(tmp);
     try {
-      for (const name of PACK_FILES) await writeNewFileSynced(join(tmp, name), files[name]);
-      await fsyncDir(tmp);
+      for (const name of PACK_FILES) await (durable ? writeNewFileSynced : writeNewFile)(join(tmp, name), files[name]);
+      if (durable) await fsyncDir(tmp);
       // rename() silently replaces an empty folder, so check again right before it.
       if (await exists(finalDir)) throw packExists(finalDir);
       await rename(tmp, finalDir).catch((err: unknown) => {
@@ -125,7 +129,7 @@ export class EvidenceStore {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
-    await fsyncDir(passDir);
+    if (durable) await fsyncDir(passDir);
 
     if ((await this.inflightPassId(record.env)) === record.passId) await this.clearInflight(record.env);
     await this.prune(Date.now(), TMP_SWEEP_PER_WRITE).catch((err: unknown) => {
