@@ -354,7 +354,7 @@ async function p3(many: Many): Promise<{ result: SectionResult; pulser: BenchPul
     ],
     notes: [
       'ratio = wall of the whole pass / one raw listing (the floor if the host is listed once)',
-      `evidence packs (6 files, each fsynced, plus retention) account for ${fmtMs((loopCpu - quietCpu) / N_ENVS)} CPU/env and ${fmtMs(loopWall - quietWall)} of the wall`,
+      `evidence packs (6 files, atomic rename, plus retention) account for ${fmtMs((loopCpu - quietCpu) / N_ENVS)} CPU/env and ${fmtMs(loopWall - quietWall)} of the wall`,
     ],
   };
   return { result, pulser: bp };
