@@ -11,6 +11,7 @@ import type { EnvLoad, SpecSnapshot } from '../spec/model.ts';
 import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
 import { VERSION } from '../metrics.ts';
+import { EvidenceStore } from '../evidence/index.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
 
@@ -36,7 +37,7 @@ Options:
   --concurrency N          environments reconciled in parallel (default: 4)
   --server URL             status: ask a running pulser instead of observing directly
   --json                   machine-readable output
-  --log-level LEVEL        debug | info | warn | error (default: info)
+  --log-level LEVEL        debug | info | warn | error (default: info; warn for validate, plan, status)
   -h, --help               this help
 `;
 
@@ -51,7 +52,7 @@ interface Flags {
   once: boolean;
   watch: boolean;
   'detailed-exitcode': boolean;
-  'log-level': string;
+  'log-level'?: string;
   help: boolean;
 }
 
@@ -73,7 +74,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         once: { type: 'boolean', default: false },
         watch: { type: 'boolean', default: false },
         'detailed-exitcode': { type: 'boolean', default: false },
-        'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL ?? 'info' },
+        'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -110,7 +111,8 @@ const defaultIo: Io = {
 };
 
 function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
-  const level = flags['log-level'] as Level;
+  // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
+  const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
   const progress = createProgress(io.err, Boolean(io.err.isTTY));
   const secretValues: Set<string> = new Set();
@@ -201,9 +203,10 @@ async function cmdStatus(flags: Flags, io: Io): Promise<number> {
       const snap = await p.load();
       await runPasses(p, selectEnvs(snap, undefined), 'plan', 'cli status');
       envs = p.engine.status.all();
-      const store = makePulser(flags, io, true).evidence;
+      // Status observes with plan passes (no evidence) and reads the last recorded pass of each.
+      const store = new EvidenceStore({ dir: flags['evidence-dir'] ?? path.join(p.root, 'evidence'), secrets: () => [] });
       for (const s of envs) {
-        const last = await store?.latest(s.env).catch(() => null);
+        const last = await store.latest(s.env).catch(() => null);
         if (last) s.lastPass = { passId: last.passId, trigger: last.trigger, mode: last.mode, outcome: last.outcome ?? 'failed', startedAt: last.startedAt, endedAt: last.endedAt, durationMs: last.durationMs, commit: last.commit };
       }
     } finally {
