@@ -7,17 +7,13 @@ import path from 'node:path';
 import net from 'node:net';
 import Docker from 'dockerode';
 import { LABEL } from '../src/drivers/docker.ts';
+import { defaultDockerSocket } from '../src/drivers/index.ts';
 
 /** Every container the benchmarks create carries `io.pulser.env=bench-…`. */
 export const ENV_PREFIX = 'bench-';
 
-export function dockerSocket(): string {
-  const h = process.env.DOCKER_HOST;
-  return h?.startsWith('unix://') ? h.slice(7) : '/var/run/docker.sock';
-}
-
 export function dockerClient(): Docker {
-  return new Docker({ socketPath: dockerSocket(), timeout: 120_000 });
+  return new Docker({ socketPath: defaultDockerSocket(), timeout: 120_000 });
 }
 
 // ------------------------------------------------------------------------------ ports ---
@@ -63,7 +59,7 @@ export class BenchRoot {
     const dir = await mkdtemp(path.join(tmpdir(), `pulser-bench-${label}-`));
     await mkdir(path.join(dir, 'environments'), { recursive: true });
     await mkdir(path.join(dir, 'ops', 'kv'), { recursive: true });
-    await writeFile(path.join(dir, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n    docker: { socket: ${dockerSocket()} }\n`);
+    await writeFile(path.join(dir, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n    docker: { socket: ${defaultDockerSocket()} }\n`);
     return new BenchRoot(dir);
   }
 

@@ -19,11 +19,3 @@ export function parseDuration(text: string): number {
   if (ms === null) throw new Error(`not a duration: ${JSON.stringify(text)}`);
   return ms;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1_000);
-  return s ? `${m}m${s}s` : `${m}m`;
-}

@@ -111,10 +111,6 @@ export class Engine {
     this.status.update(rec, null, {}, null);
   }
 
-  isStalled(env: string, specHash: string): boolean {
-    return this.stalled.get(env)?.specHash === specHash;
-  }
-
   async runPass(load: EnvLoad, opts: PassOptions): Promise<PassRecord> {
     const started = this.now();
     const rec: PassRecord = {

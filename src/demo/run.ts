@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { access } from 'node:fs/promises';
 import { ensureDemoImages } from './images.ts';
 import { PulserError } from '../errors.ts';
+import { defaultDockerSocket } from '../drivers/index.ts';
 
 /** Values for the demo environments only; real deployments set them in a secrets file. */
 const DEMO_SECRETS: Record<string, string> = {
@@ -12,14 +13,8 @@ const DEMO_SECRETS: Record<string, string> = {
   DEMO_SMTP_PASSWORD: 'demo-smtp-password',
 };
 
-function socketPath(): string {
-  const env = process.env.DOCKER_HOST;
-  if (env?.startsWith('unix://')) return env.slice('unix://'.length);
-  return '/var/run/docker.sock';
-}
-
 export async function prepareDemo(_root: string, say: (line: string) => void): Promise<void> {
-  const socket = socketPath();
+  const socket = defaultDockerSocket();
   const missing = async (why: string): Promise<never> => {
     const dockerd = await access('/usr/sbin/dockerd').then(
       () => true,

@@ -17,11 +17,15 @@ export interface Drivers {
   close(): Promise<void>;
 }
 
-export function localSocketPath(host: Extract<Host, { kind: 'local' }>): string {
-  if (host.docker?.socket) return host.docker.socket;
+/** The local engine's socket: `$DOCKER_HOST` when it is a unix:// address, else the usual path. */
+export function defaultDockerSocket(): string {
   const env = process.env.DOCKER_HOST;
   if (env?.startsWith('unix://')) return env.slice('unix://'.length);
   return '/var/run/docker.sock';
+}
+
+export function localSocketPath(host: Extract<Host, { kind: 'local' }>): string {
+  return host.docker?.socket ?? defaultDockerSocket();
 }
 
 export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOptions = {}): Drivers {

@@ -27,22 +27,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Creates a new file (never overwrites) without waiting for the disk. */
-export async function writeNewFile(path: string, data: string): Promise<void> {
+/** Creates a new file (never overwrites); with `sync`, its content is on disk before returning. */
+export async function writeNewFile(path: string, data: string, opts: { sync: boolean } = { sync: true }): Promise<void> {
   const handle = await open(path, 'wx', 0o640);
   try {
     await handle.writeFile(data, 'utf8');
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Creates a new file (never overwrites) and syncs its content before returning. */
-export async function writeNewFileSynced(path: string, data: string): Promise<void> {
-  const handle = await open(path, 'wx', 0o640);
-  try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
+    if (opts.sync) await handle.sync();
   } finally {
     await handle.close();
   }
@@ -52,7 +42,7 @@ export async function writeNewFileSynced(path: string, data: string): Promise<vo
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const temp = `${path}.tmp-${randomSuffix()}`;
   try {
-    await writeNewFileSynced(temp, data);
+    await writeNewFile(temp, data);
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });

@@ -7,7 +7,7 @@ import type { PassRecord, ApplyEntry } from '../core/record.ts';
 import type { Logger } from '../core/log.ts';
 import { PulserError, type ErrorRecord } from '../errors.ts';
 import { redact, redactText } from '../core/redact.ts';
-import { appendLineSynced, fsyncDir, isErrno, randomSuffix, writeFileAtomic, writeNewFile, writeNewFileSynced } from './durable.ts';
+import { appendLineSynced, fsyncDir, isErrno, randomSuffix, writeFileAtomic, writeNewFile } from './durable.ts';
 import { ENV_PATTERN, OUTPUT_LIMIT, PACK_FILES, PASS_ID_PATTERN, excerpt, maskList, renderPack, type PackFile, type ResultJson } from './pack.ts';
 
 export interface EvidenceStoreOptions {
@@ -118,7 +118,7 @@ export class EvidenceStore {
     const tmp = join(passDir, `${TMP_PREFIX}${record.env}-${randomSuffix()}`);
     await mkdir(tmp);
     try {
-      for (const name of PACK_FILES) await (durable ? writeNewFileSynced : writeNewFile)(join(tmp, name), files[name]);
+      for (const name of PACK_FILES) await writeNewFile(join(tmp, name), files[name], { sync: durable });
       if (durable) await fsyncDir(tmp);
       // rename() silently replaces an empty folder, so check again right before it.
       if (await exists(finalDir)) throw packExists(finalDir);

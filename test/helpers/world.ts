@@ -10,14 +10,10 @@ import { createPulser, type Pulser, type PulserOptions } from '../../src/app.ts'
 import { createLogger } from '../../src/core/log.ts';
 import { ensureDemoImages } from '../../src/demo/images.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
-
-export function dockerSocket(): string {
-  const h = process.env.DOCKER_HOST;
-  return h?.startsWith('unix://') ? h.slice(7) : '/var/run/docker.sock';
-}
+import { defaultDockerSocket } from '../../src/drivers/index.ts';
 
 export function dockerClient(): Docker {
-  return new Docker({ socketPath: dockerSocket(), timeout: 60_000 });
+  return new Docker({ socketPath: defaultDockerSocket(), timeout: 60_000 });
 }
 
 export async function freePort(): Promise<number> {
@@ -62,7 +58,7 @@ export class World {
     const root = await mkdtemp(path.join(tmpdir(), 'pulser-world-'));
     await mkdir(path.join(root, 'environments'), { recursive: true });
     await mkdir(path.join(root, 'ops', 'kv'), { recursive: true });
-    await writeFile(path.join(root, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n    docker: { socket: ${dockerSocket()} }\n`);
+    await writeFile(path.join(root, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n    docker: { socket: ${defaultDockerSocket()} }\n`);
     const w = new World(root, dockerClient());
     await ensureDemoImages(w.docker);
     return w;
