@@ -24,6 +24,13 @@ export interface ApplyEntry {
   detail?: Record<string, unknown>;
 }
 
+/** The named fields of a record, e.g. the part of it an intent or a result.json repeats. */
+export function pickFields<K extends keyof PassRecord>(rec: PassRecord, keys: readonly K[]): Pick<PassRecord, K> {
+  const out = {} as Pick<PassRecord, K>;
+  for (const k of keys) out[k] = rec[k];
+  return out;
+}
+
 export interface PassRecord {
   /** `20261123-223015-k3x9` — also the evidence folder name */
   passId: string;

@@ -1,6 +1,6 @@
 // The content of an evidence pack, rendered from a PassRecord without touching the disk, so the
 // format can be tested on its own and the store only deals with durability.
-import type { PassRecord, PassOutcome, ApplyEntry } from '../core/record.ts';
+import { pickFields, type PassRecord, type PassOutcome, type ApplyEntry } from '../core/record.ts';
 import type { ErrorRecord } from '../errors.ts';
 import { redact, redactText, MIN_SECRET_LENGTH } from '../core/redact.ts';
 
@@ -15,10 +15,12 @@ export const ENV_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Output excerpts are for people reading a pack, not a log archive. */
 export const OUTPUT_LIMIT = 4096;
 
-export type ResultJson = { version: 1 } & Pick<
-  PassRecord,
-  'passId' | 'env' | 'file' | 'trigger' | 'commit' | 'startedAt' | 'mode' | 'specHash' | 'usingLastGood' | 'driftBefore' | 'driftAfter' | 'driftByReconciler'
-> & {
+/** Fields result.json copies from the record as they are. */
+const RESULT_FIELDS = [
+  'passId', 'env', 'file', 'trigger', 'commit', 'startedAt', 'mode', 'specHash', 'usingLastGood', 'driftBefore', 'driftAfter', 'driftByReconciler',
+] as const;
+
+export type ResultJson = { version: 1 } & Pick<PassRecord, (typeof RESULT_FIELDS)[number]> & {
   endedAt: string;
   durationMs: number;
   /** null only when the caller wrote a pack before deciding the outcome */
@@ -83,21 +85,10 @@ export function resultOf(record: PassRecord, now: Date): ResultJson {
   const { endedAt, durationMs } = endOf(record, now);
   return {
     version: 1,
-    passId: record.passId,
-    env: record.env,
-    file: record.file,
-    trigger: record.trigger,
-    commit: record.commit,
-    startedAt: record.startedAt,
+    ...pickFields(record, RESULT_FIELDS),
     endedAt,
     durationMs,
-    mode: record.mode,
     outcome: record.outcome ?? null,
-    specHash: record.specHash,
-    usingLastGood: record.usingLastGood,
-    driftBefore: record.driftBefore,
-    driftAfter: record.driftAfter,
-    driftByReconciler: record.driftByReconciler,
     errors: record.errors.map((e) => ({
       code: e.code,
       class: e.class,

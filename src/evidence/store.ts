@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { randomInt } from 'node:crypto';
-import type { PassRecord, ApplyEntry } from '../core/record.ts';
+import { pickFields, type PassRecord, type ApplyEntry } from '../core/record.ts';
 import type { Logger } from '../core/log.ts';
 import { PulserError, type ErrorRecord } from '../errors.ts';
 import { redact, redactText } from '../core/redact.ts';
@@ -20,10 +20,12 @@ export interface EvidenceStoreOptions {
 }
 
 /** What a restarted pulser needs to report a pass that was cut short. */
-export type Intent = { version: 1 } & Pick<
-  PassRecord,
-  'passId' | 'env' | 'file' | 'trigger' | 'commit' | 'startedAt' | 'mode' | 'specHash' | 'usingLastGood' | 'desiredYaml' | 'observed' | 'plan' | 'driftBefore' | 'driftByReconciler' | 'errors' | 'resumes'
->;
+const INTENT_FIELDS = [
+  'passId', 'env', 'file', 'trigger', 'commit', 'startedAt', 'mode', 'specHash', 'usingLastGood',
+  'desiredYaml', 'observed', 'plan', 'driftBefore', 'driftByReconciler', 'errors', 'resumes',
+] as const;
+
+export type Intent = { version: 1 } & Pick<PassRecord, (typeof INTENT_FIELDS)[number]>;
 
 const INFLIGHT = '.inflight';
 const TMP_PREFIX = '.tmp-';
@@ -71,25 +73,7 @@ export class EvidenceStore {
       await this.recoverEnv(record.env);
     }
     await this.mkdirDurable(folder);
-    const intent: Intent = {
-      version: 1,
-      passId: record.passId,
-      env: record.env,
-      file: record.file,
-      trigger: record.trigger,
-      commit: record.commit,
-      startedAt: record.startedAt,
-      mode: record.mode,
-      specHash: record.specHash,
-      usingLastGood: record.usingLastGood,
-      desiredYaml: record.desiredYaml,
-      observed: record.observed,
-      plan: record.plan,
-      driftBefore: record.driftBefore,
-      driftByReconciler: record.driftByReconciler,
-      errors: record.errors,
-      ...(record.resumes ? { resumes: record.resumes } : {}),
-    };
+    const intent: Intent = { version: 1, ...pickFields(record, INTENT_FIELDS) };
     await writeFileAtomic(join(folder, 'intent.json'), this.maskedJson(intent) + '\n');
   }
 
