@@ -12,7 +12,6 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { createPulser, type Pulser } from '../src/app.ts';
-import { createLogger } from '../src/core/log.ts';
 import { ensureDemoImages } from '../src/demo/images.ts';
 import { LABEL } from '../src/drivers/docker.ts';
 import type { EnvLoad } from '../src/spec/model.ts';
@@ -85,14 +84,12 @@ async function benchPulser(root: string, opts: { evidence: boolean; concurrency?
     processMetrics: false,
     evidenceDir: opts.evidence ? undefined : null,
     concurrency: opts.concurrency,
-    log: createLogger({
-      level: 'warn',
-      json: true,
-      write: (l) => {
-        logs.push(l);
-        if (logs.length > 50) logs.shift();
-      },
-    }),
+    logLevel: 'warn',
+    logJson: true,
+    logWrite: (l) => {
+      logs.push(l);
+      if (logs.length > 50) logs.shift();
+    },
   });
   // Loading once creates the drivers; later loads keep them while hosts.yaml is unchanged.
   await p.load();

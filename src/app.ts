@@ -11,7 +11,7 @@ import { ReconcileLoop } from './core/loop.ts';
 import { EvidenceStore } from './evidence/index.ts';
 import { Metrics } from './metrics.ts';
 import { buildServer } from './server.ts';
-import { createLogger, type Logger } from './core/log.ts';
+import { createLogger, type Level, type Logger } from './core/log.ts';
 import { reconcilers } from '../reconcilers/index.ts';
 import { pruneRemovedEnvironments } from '../reconcilers/containers/prune.ts';
 import { Inventory } from './core/inventory.ts';
@@ -27,7 +27,11 @@ export interface PulserOptions {
   evidenceKeep?: number;
   secretsFile?: string;
   concurrency?: number;
-  log?: Logger;
+  /** where log lines go (stderr by default); every line is masked with the secrets pulser resolved */
+  logWrite?: (line: string) => void;
+  logLevel?: Level;
+  /** JSON lines (default: when stderr is not a terminal) */
+  logJson?: boolean;
   progress?: (env: string, message: string) => void;
   processMetrics?: boolean;
   debounceMs?: number;
@@ -53,7 +57,7 @@ export function createPulser(opts: PulserOptions): Pulser {
   const root = path.resolve(opts.root);
   const secretValues = new Set<string>();
   const secretsOf = () => secretValues;
-  const log = opts.log ?? createLogger({ secrets: secretsOf });
+  const log = createLogger({ secrets: secretsOf, level: opts.logLevel, json: opts.logJson, write: opts.logWrite });
   const secrets = new SecretSource({ file: opts.secretsFile, root });
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
   const evidence =

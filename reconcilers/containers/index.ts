@@ -17,6 +17,13 @@ function ownedBy(env: string, service = 'odoo') {
   return (c: ContainerSummary) => c.labels[LABEL.managedBy] === 'pulser' && c.labels[LABEL.env] === env && c.labels[LABEL.service] === service;
 }
 
+/** An environment's Odoo containers (newest first), and a container not its own holding their name. */
+function sortOut(all: ContainerSummary[], env: string): { mine: ContainerSummary[]; holder: ContainerSummary | null } {
+  const name = containerName(env);
+  const mine = all.filter(ownedBy(env)).sort((a, b) => b.created - a.created);
+  return { mine, holder: all.find((c) => c.name === name && !mine.includes(c)) ?? null };
+}
+
 /** All containers pulser created on a host, grouped by environment (for pruning). */
 export async function ownedContainersByEnv(docker: DockerDriver): Promise<Map<string, ContainerSummary[]>> {
   const out = new Map<string, ContainerSummary[]>();
@@ -31,15 +38,14 @@ export async function ownedContainersByEnv(docker: DockerDriver): Promise<Map<st
 async function observe(ctx: ReconcileContext): Promise<ContainersObserved> {
   const { desired, drivers } = ctx;
   const docker = drivers.docker(desired.hostName);
-  const all = await docker.containers();
-  const name = containerName(desired.name);
-  const containers = all.filter(ownedBy(desired.name)).sort((a, b) => b.created - a.created);
-  const nameHolder = all.find((c) => c.name === name && !containers.includes(c)) ?? null;
+  const { mine: containers, holder: nameHolder } = sortOut(await docker.containers(), desired.name);
+  // An unfinished rollout (more than one container) is the only case where observing needs the
+  // new container's health; a single container, the usual case, costs no design and no probe.
   let probe: ProbeResult | null = null;
-  // An unfinished rollout is the only case where observing needs to know the new container's health.
-  const design = designOdooContainer(desired);
-  const running = containers.find((c) => c.labels[LABEL.specHash] === design.specHash && c.state === 'running');
-  if (running && containers.length > 1) probe = await probeOnce(ctx, desired);
+  if (containers.length > 1) {
+    const { specHash } = designOdooContainer(desired);
+    if (containers.some((c) => c.labels[LABEL.specHash] === specHash && c.state === 'running')) probe = await probeOnce(ctx, desired);
+  }
   return { host: desired.hostName, containers, nameHolder, probe };
 }
 
@@ -108,9 +114,7 @@ async function applyRollout(ctx: ReconcileContext, op: Record<string, unknown>):
   const imageId = await ensureImage(ctx, docker, design.image);
 
   docker.invalidate();
-  const all = await docker.containers();
-  const mine = all.filter(ownedBy(design.env)).sort((a, b) => b.created - a.created);
-  const holder = all.find((c) => c.name === design.name && !mine.includes(c));
+  const { mine, holder } = sortOut(await docker.containers(), design.env);
   if (holder) {
     return failed('PULSER_E_NAME_CONFLICT', `container ${holder.name} (${holder.id.slice(0, 12)}) is not pulser's; refusing to touch it`, { container: holder.id });
   }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { createPulser, type Pulser } from '../app.ts';
-import { createLogger, type Level } from '../core/log.ts';
+import type { Level } from '../core/log.ts';
 import { asPulserError, PulserError } from '../errors.ts';
 import { renderApply, renderPlan, renderStatus, renderValidation } from './render.ts';
 import { createProgress } from './progress.ts';
@@ -115,22 +115,15 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
   const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
   const progress = createProgress(io.err, Boolean(io.err.isTTY));
-  const secretValues: Set<string> = new Set();
-  const p = createPulser({
+  return createPulser({
     root: path.resolve(flags.dir),
     evidenceDir: withEvidence ? (flags['evidence-dir'] ?? undefined) : null,
     secretsFile: flags['secrets-file'],
     concurrency: parseConcurrency(flags.concurrency),
     progress: (env, msg) => progress.update(env, msg),
-    log: createLogger({ level, secrets: () => secretValues, write: (line) => progress.log(line) }),
+    logLevel: level,
+    logWrite: (line) => progress.log(line),
   });
-  const load = p.load;
-  p.load = async () => {
-    const snap = await load();
-    for (const s of snap.secretValues) secretValues.add(s);
-    return snap;
-  };
-  return p;
 }
 
 function selectEnvs(snap: SpecSnapshot, env: string | undefined): EnvLoad[] {

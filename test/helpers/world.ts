@@ -7,7 +7,6 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { createPulser, type Pulser, type PulserOptions } from '../../src/app.ts';
-import { createLogger } from '../../src/core/log.ts';
 import { ensureDemoImages } from '../../src/demo/images.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
 import { defaultDockerSocket } from '../../src/drivers/index.ts';
@@ -108,7 +107,9 @@ export class World {
     this.pulser = createPulser({
       root: this.root,
       processMetrics: false,
-      log: createLogger({ json: true, level: 'debug', write: (l) => this.logs.push(l) }),
+      logJson: true,
+      logLevel: 'debug',
+      logWrite: (l) => this.logs.push(l),
       ...opts,
     });
     return this.pulser;
