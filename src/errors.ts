@@ -37,6 +37,11 @@ export const ERRORS = {
   PULSER_E_PASS_INTERRUPTED: { class: 'transient', reason: 'PassInterrupted', summary: 'A pass was cut short (pulser was killed). Reported on restart; the next pass finishes the work.' },
   PULSER_E_DRIFT_REMAINS: { class: 'waiting', reason: 'DriftRemains', summary: 'After applying, observing again still found differences. Requeued.' },
   PULSER_E_TIMEOUT: { class: 'transient', reason: 'Timeout', summary: 'A remote call did not answer within its timeout.' },
+  // PostgreSQL
+  PULSER_E_DB_UNREACHABLE: { class: 'transient', reason: 'DatabaseUnreachable', summary: 'The PostgreSQL server of the environment does not answer or dropped the connection. Retried with backoff.' },
+  PULSER_E_DB_AUTH: { class: 'terminal', reason: 'DatabaseAuthFailed', summary: 'PostgreSQL refused the user or password the spec gives.' },
+  PULSER_E_DB_MISSING: { class: 'terminal', reason: 'DatabaseMissing', summary: 'The database the spec names does not exist on the server.' },
+  PULSER_E_DB_QUERY: { class: 'terminal', reason: 'DatabaseQueryFailed', summary: 'PostgreSQL rejected a statement (missing table, constraint, permission); the message and SQLSTATE are in the evidence.' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
 } as const satisfies Record<string, Entry>;
