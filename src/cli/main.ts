@@ -32,6 +32,7 @@ Commands:
 Options:
   --dir DIR                the GitOps root holding environments/ and ops/kv/ (default: current folder)
   --evidence-dir DIR       where evidence packs go (default: DIR/evidence)
+  --evidence-keep N        evidence packs kept per environment (default: 200)
   --secrets-file FILE      secrets file outside git (default: $PULSER_SECRETS_FILE)
   --listen HOST:PORT       HTTP server of reconcile --watch (default: 127.0.0.1:9470)
   --concurrency N          environments reconciled in parallel (default: 4)
@@ -44,6 +45,7 @@ Options:
 interface Flags {
   dir: string;
   'evidence-dir'?: string;
+  'evidence-keep'?: string;
   'secrets-file'?: string;
   listen: string;
   concurrency: string;
@@ -66,6 +68,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
       options: {
         dir: { type: 'string', default: process.env.PULSER_DIR ?? '.' },
         'evidence-dir': { type: 'string' },
+        'evidence-keep': { type: 'string', default: process.env.PULSER_EVIDENCE_KEEP },
         'secrets-file': { type: 'string' },
         listen: { type: 'string', default: process.env.PULSER_LISTEN ?? '127.0.0.1:9470' },
         concurrency: { type: 'string', default: process.env.PULSER_CONCURRENCY ?? '4' },
@@ -93,8 +96,12 @@ function parseListen(text: string): { host: string; port: number } {
 }
 
 function parseConcurrency(text: string): number {
+  return parseCount('--concurrency', text, 256);
+}
+
+function parseCount(flag: string, text: string, max = 1_000_000): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new PulserError('PULSER_E_USAGE', `--concurrency must be an integer from 1 to 256, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new PulserError('PULSER_E_USAGE', `${flag} must be an integer from 1 to ${max}, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -118,6 +125,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
   return createPulser({
     root: path.resolve(flags.dir),
     evidenceDir: withEvidence ? (flags['evidence-dir'] ?? undefined) : null,
+    evidenceKeep: flags['evidence-keep'] === undefined ? undefined : parseCount('--evidence-keep', flags['evidence-keep']),
     secretsFile: flags['secrets-file'],
     concurrency: parseConcurrency(flags.concurrency),
     progress: (env, msg) => progress.update(env, msg),

@@ -12,7 +12,7 @@ import { ENV_PATTERN, OUTPUT_LIMIT, PACK_FILES, PASS_ID_PATTERN, excerpt, maskLi
 
 export interface EvidenceStoreOptions {
   dir: string;
-  /** pass folders kept by retention */
+  /** packs kept per environment by retention */
   keep?: number;
   /** current secret values, asked for at every write so rotated secrets are covered */
   secrets: () => Iterable<string>;
@@ -31,7 +31,7 @@ const INFLIGHT = '.inflight';
 const TMP_PREFIX = '.tmp-';
 /** A temporary pack folder older than this belongs to a write that died. */
 const STALE_TMP_MS = 60 * 60 * 1000;
-const DEFAULT_KEEP = 500;
+const DEFAULT_KEEP = 200;
 /** Kept pass folders searched for stale temporary folders after each write. */
 const TMP_SWEEP_PER_WRITE = 16;
 const DEFAULT_LIST_LIMIT = 50;
@@ -43,6 +43,8 @@ export class EvidenceStore {
   private readonly secrets: () => Iterable<string>;
   private readonly log?: Logger;
   private sweepCursor = 0;
+  /** Pass ids with a pack, per environment, oldest first; read from disk once, then kept up to date. */
+  private packsByEnv: Map<string, string[]> | null = null;
 
   constructor(opts: EvidenceStoreOptions) {
     const keep = opts.keep ?? DEFAULT_KEEP;
@@ -116,7 +118,8 @@ export class EvidenceStore {
     if (durable) await fsyncDir(passDir);
 
     if ((await this.inflightPassId(record.env)) === record.passId) await this.clearInflight(record.env);
-    await this.prune(Date.now(), TMP_SWEEP_PER_WRITE).catch((err: unknown) => {
+    if (this.packsByEnv) this.packsByEnv.set(record.env, [...(this.packsByEnv.get(record.env) ?? []), record.passId]);
+    await this.prune(Date.now(), TMP_SWEEP_PER_WRITE, record.env).catch((err: unknown) => {
       // The pack is safe; failing the pass because old packs could not be removed would hide it.
       this.log?.warn('evidence retention failed', { error: err instanceof Error ? err.message : String(err) });
     });
@@ -172,19 +175,28 @@ export class EvidenceStore {
   }
 
   /**
-   * Keeps the newest `keep` pass folders and removes temporary folders of writes that died.
-   * `sweep` bounds how many kept folders are searched for those (round robin across calls), so a
-   * write costs a few folder reads rather than one per kept pass.
+   * Keeps the newest `keep` packs of each environment (of `only`, when given), removes pass folders
+   * left empty, and removes temporary folders of writes that died. `sweep` bounds how many pass
+   * folders are searched for those (round robin across calls), so a write costs a few folder reads
+   * rather than one per kept pass.
    */
-  async prune(now: number = Date.now(), sweep = Infinity): Promise<void> {
+  async prune(now: number = Date.now(), sweep = Infinity, only?: string): Promise<void> {
+    const byEnv = await this.packIndex();
+    for (const [env, ids] of byEnv) {
+      if (only !== undefined && env !== only) continue;
+      ids.sort();
+      const expired = ids.splice(0, Math.max(0, ids.length - this.keep));
+      for (const passId of expired) {
+        await rm(join(this.dir, passId, env), { recursive: true, force: true });
+        await this.removeIfEmpty(passId);
+      }
+    }
     const ids = await this.passIds();
-    for (const old of ids.slice(this.keep)) await rm(join(this.dir, old), { recursive: true, force: true });
-    const kept = ids.slice(0, this.keep);
-    const count = Math.min(kept.length, sweep);
-    const first = kept.length ? this.sweepCursor % kept.length : 0;
+    const count = Math.min(ids.length, sweep);
+    const first = ids.length ? this.sweepCursor % ids.length : 0;
     this.sweepCursor = first + count;
     for (let i = 0; i < count; i++) {
-      const passId = kept[(first + i) % kept.length]!;
+      const passId = ids[(first + i) % ids.length]!;
       const passDir = join(this.dir, passId);
       for (const name of await listDirs(passDir)) {
         if (!name.startsWith(TMP_PREFIX)) continue;
@@ -192,6 +204,28 @@ export class EvidenceStore {
         if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(join(passDir, name), { recursive: true, force: true });
       }
     }
+  }
+
+  private async packIndex(): Promise<Map<string, string[]>> {
+    if (this.packsByEnv) return this.packsByEnv;
+    const index = new Map<string, string[]>();
+    for (const passId of (await this.passIds()).reverse()) {
+      for (const env of await listDirs(join(this.dir, passId))) {
+        if (!ENV_PATTERN.test(env)) continue;
+        const list = index.get(env) ?? [];
+        list.push(passId);
+        index.set(env, list);
+      }
+    }
+    this.packsByEnv = index;
+    return index;
+  }
+
+  /** A pass folder goes once no pack and no write in progress is left in it. */
+  private async removeIfEmpty(passId: string): Promise<void> {
+    const passDir = join(this.dir, passId);
+    const left = await readdir(passDir).catch(() => null);
+    if (left !== null && left.length === 0) await rm(passDir, { recursive: true, force: true });
   }
 
   private async recoverEnv(env: string): Promise<PassRecord | null> {

@@ -99,11 +99,14 @@ t.test('validate: exit 0 on a valid root, 1 with file:line:col lines on an inval
 });
 
 t.test('usage errors exit 2 with PULSER_E_USAGE; an unknown environment exits 1', async (t) => {
-  const [cmd, flag, unknown] = await Promise.all([
+  const [cmd, flag, unknown, keep] = await Promise.all([
     pulser(['frobnicate', '--dir', w.root]),
     pulser(['plan', '--no-such-flag', '--dir', w.root]),
     pulser(['plan', 'nosuchenv', '--dir', w.root]),
+    pulser(['apply', '--evidence-keep', '0', '--dir', w.root]),
   ]);
+  exits(t, keep, 2);
+  t.match(keep.stderr, /^pulser: PULSER_E_USAGE: --evidence-keep must be an integer from 1 to 1000000, got "0"/m);
   exits(t, cmd, 2);
   t.match(cmd.stderr, /^pulser: PULSER_E_USAGE: unknown command "frobnicate"/m);
   exits(t, flag, 2);

@@ -342,11 +342,16 @@ t.test('inflight state of another pass is never lost', async (t) => {
   await t.rejects(readFile(join(dir, '.inflight', 'staging', 'apply.jsonl')), { code: 'ENOENT' }, 'fresh journal');
 });
 
-t.test('retention keeps the newest passes and removes stale temporary folders only', async (t) => {
+t.test('retention keeps the newest packs of each environment and removes stale temporary folders only', async (t) => {
   const dir = t.testdir({ 'README.txt': 'not ours', 'notes': { 'x.txt': 'x' }, '99999999-999999-zzzz.txt': 'file, not a pass folder' });
-  const store = storeIn(dir, 3);
   const ids = ['20260101-000000-aaaa', '20260102-000000-aaaa', '20260103-000000-aaaa', '20260104-000000-aaaa', '20260105-000000-aaaa'];
-  for (const id of ids.slice(0, 4)) await store.write(record(store, { passId: id }));
+  // Written by an earlier pulser: the index of kept packs is read from disk.
+  const earlier = storeIn(dir, 3);
+  for (const id of ids.slice(0, 2)) await earlier.write(record(earlier, { passId: id }));
+  await earlier.write(record(earlier, { passId: ids[0]!, env: 'production' }));
+
+  const store = storeIn(dir, 3);
+  for (const id of ids.slice(2, 4)) await store.write(record(store, { passId: id }));
   const stale = join(dir, ids[3]!, '.tmp-production-dead');
   const fresh = join(dir, ids[3]!, '.tmp-preview-live');
   await mkdir(stale);
@@ -354,10 +359,14 @@ t.test('retention keeps the newest passes and removes stale temporary folders on
   const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
   await utimes(stale, old, old);
   await store.write(record(store, { passId: ids[4]! }));
+  // Many passes of one environment do not push out the only pack of another.
+  for (let i = 10; i < 20; i++) await store.write(record(store, { passId: `202602${i}-000000-aaaa` }));
 
   const left = (await readdir(dir)).sort();
-  t.same(left, ['20260103-000000-aaaa', '20260104-000000-aaaa', '20260105-000000-aaaa', '99999999-999999-zzzz.txt', 'README.txt', 'notes'].sort());
-  t.same((await readdir(join(dir, ids[3]!))).sort(), ['.tmp-preview-live', 'staging'], 'stale temp removed, fresh one kept');
+  t.same(left, [ids[0]!, '20260217-000000-aaaa', '20260218-000000-aaaa', '20260219-000000-aaaa', ids[3]!, '99999999-999999-zzzz.txt', 'README.txt', 'notes'].sort());
+  t.same(await readdir(join(dir, ids[0]!)), ['production'], 'the pass folder keeps the pack still kept');
+  t.same((await readdir(join(dir, ids[3]!))).sort(), ['.tmp-preview-live'], 'stale temp removed, fresh one kept, the folder too while a write may be in progress');
+  t.same((await store.list('staging')).map((r) => r.passId), ['20260219-000000-aaaa', '20260218-000000-aaaa', '20260217-000000-aaaa']);
   t.equal(await readFile(join(dir, 'notes', 'x.txt'), 'utf8'), 'x');
   t.throws(() => storeIn(dir, 0), { code: 'PULSER_E_INTERNAL' });
 });
