@@ -18,6 +18,7 @@ import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
+import { Monitor, type MonitorOptions } from './monitor/monitor.ts';
 
 export interface PulserOptions {
   root: string;
@@ -36,6 +37,8 @@ export interface PulserOptions {
   processMetrics?: boolean;
   debounceMs?: number;
   dockerTimeoutMs?: number;
+  /** probes, KPIs and alerts: providers and poll intervals */
+  monitor?: Partial<Omit<MonitorOptions, 'drivers' | 'metrics' | 'log' | 'stateDir'>>;
 }
 
 export interface Pulser {
@@ -44,6 +47,7 @@ export interface Pulser {
   loop: ReconcileLoop;
   metrics: Metrics;
   evidence: EvidenceStore | null;
+  monitor: Monitor;
   log: Logger;
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
@@ -62,7 +66,8 @@ export function createPulser(opts: PulserOptions): Pulser {
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
   const evidence =
     opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(root, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
-  const inventory = new Inventory(opts.stateDir ?? path.join(root, '.pulser'));
+  const stateDir = opts.stateDir ?? path.join(root, '.pulser');
+  const inventory = new Inventory(stateDir);
 
   let drivers: Drivers | null = null;
   let hostsKey = '';
@@ -81,12 +86,14 @@ export function createPulser(opts: PulserOptions): Pulser {
     for (const [name, l] of snap.envs) {
       if (l.ok) await inventory.remember(name, { host: l.desired.hostName, prune: l.desired.spec.sync.prune });
     }
+    monitor.update(snap);
     return snap;
   };
   const currentDrivers = (): Drivers => {
     if (!drivers) throw new Error('specs not loaded yet');
     return drivers;
   };
+  const monitor = new Monitor({ ...opts.monitor, drivers: currentDrivers, metrics, log, stateDir });
 
   const engine = new Engine({
     reconcilers,
@@ -116,10 +123,11 @@ export function createPulser(opts: PulserOptions): Pulser {
     loop,
     metrics,
     evidence,
+    monitor,
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();
@@ -132,6 +140,7 @@ export function createPulser(opts: PulserOptions): Pulser {
       return recs;
     },
     async close() {
+      await monitor.stop();
       await loop.stop();
       await drivers?.close();
     },

@@ -63,6 +63,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Monitoring: health probes, KPIs and alerts (src/monitor/, reconcilers/alerts/).
+  readonly envUp = new Gauge({ name: 'pulser_env_up', help: '1 when the last health probe answered 2xx.', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly probeDuration = new Histogram({
+    name: 'pulser_probe_duration_seconds',
+    help: 'Duration of health probes (failed ones included).',
+    labelNames: ['env'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly uptimeRatio = new Gauge({ name: 'pulser_uptime_ratio', help: 'Share of successful health probes over a rolling window (1h, 24h, 30d).', labelNames: ['env', 'window'] as const, registers: [this.registry] });
+  readonly uptimeObjective = new Gauge({ name: 'pulser_uptime_objective', help: 'Uptime the environment is meant to reach (alerts.uptime_objective).', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly errorRate = new Gauge({ name: 'pulser_error_rate', help: 'Failed share of requests and error records in the Odoo log over a rolling window (5m, 1h).', labelNames: ['env', 'window'] as const, registers: [this.registry] });
+  readonly backupAge = new Gauge({ name: 'pulser_backup_age_seconds', help: 'Time since the last successful backup (absent while unknown).', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly diskUsed = new Gauge({ name: 'pulser_disk_used_ratio', help: "Used share of the disk of the environment's host (absent while unknown).", labelNames: ['env'] as const, registers: [this.registry] });
+  readonly alertFiring = new Gauge({ name: 'pulser_alert_firing', help: '1 while the alert fires (as evaluated by pulser).', labelNames: ['env', 'alert'] as const, registers: [this.registry] });
+  readonly alertThreshold = new Gauge({ name: 'pulser_alert_threshold', help: 'Threshold of each alert from the spec, in the unit of the metric it is compared with.', labelNames: ['env', 'alert'] as const, registers: [this.registry] });
+  readonly alertNotifications = new Counter({ name: 'pulser_alert_notifications_total', help: 'Alert webhook deliveries by outcome (delivered, failed).', labelNames: ['outcome'] as const, registers: [this.registry] });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.info.set({ version: VERSION }, 1);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pulser_' });

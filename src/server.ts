@@ -6,6 +6,8 @@ import type { StatusBoard } from './core/status.ts';
 import type { EvidenceStore } from './evidence/index.ts';
 import { PACK_FILES, PASS_ID_PATTERN, ENV_PATTERN } from './evidence/index.ts';
 import { VERSION } from './metrics.ts';
+import type { Monitor } from './monitor/monitor.ts';
+import { monitorRoutes } from './server-monitor.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -13,6 +15,8 @@ export interface ServerDeps {
   evidence: EvidenceStore | null;
   /** false while the daemon is starting or shutting down */
   ready?: () => boolean;
+  /** probes, KPIs and alerts: adds them to /api/status, serves the rendered rules and the status page */
+  monitor?: Monitor;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -34,7 +38,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
 
-  app.get('/api/status', async () => ({ version: VERSION, environments: deps.status.all() }));
+  app.get('/api/status', async () => ({ version: VERSION, environments: deps.status.all(), monitor: deps.monitor?.snapshot() ?? {} }));
 
   app.get<{ Params: { env: string } }>('/api/status/:env', async (req, reply) => {
     const s = deps.status.get(req.params.env);
@@ -62,5 +66,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.type(type).send(text);
   });
 
+  if (deps.monitor) app.register(monitorRoutes, { monitor: deps.monitor });
   return app;
 }

@@ -26,6 +26,7 @@ Commands:
   reconcile --once         one pass over every environment, then exit
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
   status                   in-sync state, drift, running image and last pass of every environment
+  render alerts|dashboard  Prometheus alerting rules / Grafana dashboard from the alerts sections
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 
@@ -246,6 +247,7 @@ export async function runDaemon(p: Pulser, flags: Flags): Promise<number> {
   await app.listen({ host, port });
   p.log.info(`pulser ${VERSION} serving on http://${host}:${port} (metrics, status, evidence); watching ${p.root}`);
   await p.loop.start(true);
+  await p.monitor.start();
   ready = true;
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -294,6 +296,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdReconcile(flags, io);
       case 'demo':
         return await cmdDemo(flags, io);
+      case 'render':
+        return await (await import('./render-alerts.ts')).cmdRender(args, { root: path.resolve(flags.dir), secretsFile: flags['secrets-file'] }, io);
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }

@@ -181,6 +181,17 @@ export class DockerDriver {
   }
 
   /**
+   * Log lines written since `since` (unix seconds), at most the last `maxLines`, each starting
+   * with the engine's fixed-width RFC 3339 timestamp (so they compare as strings).
+   */
+  async logsSince(id: string, since: number, maxLines = 5000): Promise<string> {
+    const buf = await this.call(`logs ${id.slice(0, 12)}`, () =>
+      this.client.getContainer(id).logs({ stdout: true, stderr: true, follow: false, timestamps: true, since: Math.floor(since), tail: maxLines }),
+    );
+    return demuxToText(buf as unknown as Buffer);
+  }
+
+  /**
    * An engine call that changes containers. The shared listing is dropped before it and again once
    * it has finished: a listing another observer started while the call was under way may predate it.
    */

@@ -722,6 +722,11 @@ export async function loadEnvironmentFile(
       src.error('PULSER_E_SPEC_INVALID', src.locate('/sync/interval'), 'sync.interval: must be between 5s and 1d');
     }
   }
+  const alerts = obj.alerts as Record<string, unknown> | undefined;
+  if (alerts && typeof alerts.probe_interval === 'string') {
+    const ms = tryParseDuration(alerts.probe_interval);
+    if (ms !== null && (ms < 100 || ms > 3_600_000)) src.error('PULSER_E_SPEC_INVALID', src.locate('/alerts/probe_interval'), 'alerts.probe_interval: must be between 100ms and 1h');
+  }
   if (src.errors.length > 0) return failed();
 
   const spec = data as EnvironmentSpec;

@@ -19,6 +19,7 @@ export interface Environment {
   sync?: Sync;
   odoo: Odoo;
   database: Database;
+  alerts?: Alerts;
   /**
    * This interface was referenced by `Environment`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
@@ -144,6 +145,114 @@ export interface Database {
   password?: string;
   /**
    * This interface was referenced by `Database`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * Monitoring of the environment: pulser probes the health endpoint (`odoo.health.path`), reads the Odoo log, and evaluates these thresholds itself; the same thresholds are rendered as Prometheus alerting rules (`pulser render alerts`) and a Grafana dashboard (`pulser render dashboard`). Every key has a default, so an environment without this section is monitored with the defaults.
+ */
+export interface Alerts {
+  /**
+   * Evaluate, notify and render alerts for this environment. Probes and metrics run either way.
+   */
+  enabled?: boolean;
+  /**
+   * Time between two health probes of the running environment (not the rollout probe). Between 100ms and 1h.
+   */
+  probe_interval?: string;
+  /**
+   * Uptime the environment is meant to reach over 30 days (shown on the dashboard and the status page; not an alert by itself).
+   */
+  uptime_objective?: number;
+  /**
+   * Alert `PulserUptimeLow` when the share of successful probes over `uptime_window` falls below this.
+   */
+  uptime_min?: number;
+  /**
+   * Rolling window `uptime_min` is measured over.
+   */
+  uptime_window?: '1h' | '24h' | '30d';
+  /**
+   * Alert `PulserErrorRateHigh` when the error rate of the last 5 minutes passes this: (HTTP 5xx requests + ERROR/CRITICAL records outside request handling) / (requests + those records), read from the Odoo log.
+   */
+  error_rate_max?: number;
+  /**
+   * Alert `PulserLatencyHigh` when the 95th percentile of the health probe duration over the last 5 minutes passes this.
+   */
+  latency_p95_max?: string;
+  /**
+   * Alert `PulserBackupStale` when the last successful backup is older than this.
+   */
+  backup_age_max?: string;
+  /**
+   * Alert `PulserDiskFull` when the used share of the host's disk passes this.
+   */
+  disk_used_max?: number;
+  for?: AlertFor;
+  webhook?: AlertWebhook;
+  /**
+   * This interface was referenced by `Alerts`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How long a condition must hold before its alert fires (pending → firing, like Prometheus `for`).
+ */
+export interface AlertFor {
+  /**
+   * For `PulserEnvDown` (the health probe fails).
+   */
+  down?: string;
+  /**
+   * For `PulserUptimeLow`.
+   */
+  uptime?: string;
+  /**
+   * For `PulserErrorRateHigh`.
+   */
+  error_rate?: string;
+  /**
+   * For `PulserLatencyHigh`.
+   */
+  latency?: string;
+  /**
+   * For `PulserBackupStale`.
+   */
+  backup?: string;
+  /**
+   * For `PulserDiskFull`.
+   */
+  disk?: string;
+  /**
+   * This interface was referenced by `AlertFor`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * Where pulser posts a notification once when an alert fires and once when it resolves: JSON with a `text` field (Slack-compatible) and structured fields (n8n), signed with `X-Pulser-Signature: sha256=<hex HMAC-SHA256 of the raw body>`.
+ */
+export interface AlertWebhook {
+  /**
+   * http(s) URL the notification is POSTed to. May hold a `${secret:NAME}` (Slack webhook URLs carry a token).
+   */
+  url: string;
+  /**
+   * HMAC key of the signature; use `${secret:NAME}`. Without it the header is left out.
+   */
+  secret?: string;
+  /**
+   * Time after which one delivery attempt counts as failed.
+   */
+  timeout?: string;
+  /**
+   * Further attempts after a failed delivery, with exponential backoff.
+   */
+  retries?: number;
+  /**
+   * This interface was referenced by `AlertWebhook`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
    */
   [k: string]: unknown;

@@ -1,0 +1,31 @@
+// Where the backup and disk KPIs come from. The backups reconciler and remote hosts plug in
+// their own providers; the defaults report what this process can know by itself.
+import { statfs } from 'node:fs/promises';
+import type { DesiredEnv } from '../spec/model.ts';
+
+export interface BackupProvider {
+  /** When the last successful backup of the environment finished; null when unknown. */
+  lastBackupAt(env: DesiredEnv): Promise<Date | null>;
+}
+
+export interface DiskProvider {
+  /** Used share (0–1) of the disk of the environment's host; null when unknown. */
+  usedRatio(env: DesiredEnv): Promise<number | null>;
+}
+
+export const unknownBackups: BackupProvider = {
+  lastBackupAt: async () => null,
+};
+
+/** Local hosts: the file system holding `path` (the Docker data root's disk by default, `/`). */
+export function localDisk(path = '/'): DiskProvider {
+  return {
+    async usedRatio(env) {
+      if (env.host.kind !== 'local') return null;
+      const s = await statfs(path);
+      const total = s.blocks * s.bsize;
+      // Blocks reserved for root count as used, the way `df` reports them.
+      return total === 0 ? null : (total - s.bavail * s.bsize) / total;
+    },
+  };
+}
