@@ -125,38 +125,34 @@ export class UptimeStore {
     const line = `${s.openMinute} ${s.open.up} ${s.open.total}\n`;
     s.open = { up: 0, total: 0 };
     s.lines++;
-    const compact = s.lines > COMPACT_AT;
+    // The compacted text is taken now, while memory holds closed minutes only.
+    const write = s.lines > COMPACT_AT ? this.compactText(s) : null;
     // Writes are chained: lines of one environment land in order and a compaction never races an append.
-    this.pendingWrites = this.pendingWrites.then(() => (compact ? this.compact(env, s) : this.append(env, line))).catch(this.onError);
+    this.pendingWrites = this.pendingWrites
+      .then(async () => {
+        await mkdir(this.dir, { recursive: true });
+        if (write === null) await appendFile(this.file(env), line);
+        else await writeFileAtomic(this.file(env), write);
+      })
+      .catch(this.onError);
     return this.pendingWrites;
   }
 
-  private async append(env: string, line: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await appendFile(this.file(env), line);
-  }
-
-  /** Rewrites the file from memory: hours older than a day, then the minutes of the last day. */
-  private async compact(env: string, s: EnvSeries): Promise<void> {
-    const lastMinute = s.openMinute ?? 0;
-    this.prune(s, lastMinute);
-    const firstMinute = Math.min(...s.minutes.keys(), lastMinute + 1);
-    const firstMinuteHour = Math.floor(firstMinute / 60);
+  /** The file rebuilt from memory: hours older than the kept minutes, then the minutes of the last day. */
+  private compactText(s: EnvSeries): string {
+    this.prune(s, s.openMinute ?? 0);
+    const firstMinuteHour = Math.floor(Math.min(...s.minutes.keys()) / 60);
     const out: string[] = [];
     for (const [hour, c] of [...s.hours].sort((a, b) => a[0] - b[0])) {
       if (hour < firstMinuteHour) out.push(`h${hour} ${c.up} ${c.total}`);
     }
-    // The hour the minutes start in is rebuilt from its minutes alone; its older part is dropped
-    // (at most one hour of 30 days of history).
-    for (const [minute, c] of [...s.minutes].sort((a, b) => a[0] - b[0])) {
-      if (minute === s.openMinute && s.open.total === 0) continue;
-      out.push(`${minute} ${c.up} ${c.total}`);
-    }
+    // The hour the kept minutes start in is rebuilt from those minutes alone; its older part is
+    // dropped (at most one hour of 30 days of history).
+    for (const [minute, c] of [...s.minutes].sort((a, b) => a[0] - b[0])) out.push(`${minute} ${c.up} ${c.total}`);
     for (const hour of [...s.hours.keys()]) if (hour >= firstMinuteHour) s.hours.delete(hour);
     for (const [minute, c] of s.minutes) add(s.hours, Math.floor(minute / 60), c.up, c.total);
     s.lines = out.length;
-    await mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(this.file(env), out.join('\n') + '\n');
+    return out.join('\n') + '\n';
   }
 
   private prune(s: EnvSeries, nowMinute: number): void {

@@ -6,6 +6,7 @@ export function metricNamesOf(expr: string): string[] {
   let s = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   s = s.replace(/\{[^}]*\}/g, ' ');
   s = s.replace(/\[[^\]]*\]/g, ' ');
+  s = s.replace(/\boffset\s+-?(?:\d+(?:ms|[smhdwy]))+/g, ' ');
   s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
   s = s.replace(/(?<![A-Za-z0-9_:])\d+(?:\.\d+)?(?:e[+-]?\d+)?/gi, ' ');
   const out: string[] = [];

@@ -1,0 +1,109 @@
+// The alert state machine (pending → firing after `for`, resolve, owed notifications), and the
+// webhook delivery against a real local HTTP server: signature, retries with backoff, timeouts.
+import t, { type Test } from 'tap';
+import http from 'node:http';
+import { createHmac } from 'node:crypto';
+import { alertSettingsOf, evaluateEnv, initialStates, owedNotification, deliverNotification, type AlertNotification, type Kpis } from '../../reconcilers/alerts/index.ts';
+
+const kpis = (k: Partial<Kpis>): Kpis => ({ up: true, uptime: 1, errorRate: 0, latencyP95Seconds: 0.01, backupAgeSeconds: null, diskUsedRatio: null, ...k });
+
+t.test('pending, firing after for, resolved, and the notifications owed', async (t) => {
+  const s = alertSettingsOf({ for: { down: '2s', error_rate: '0s' } });
+  let st = initialStates();
+  st = evaluateEnv(st, kpis({ up: false }), s, 1000);
+  t.equal(st.PulserEnvDown.phase, 'pending', 'first failing probe: pending');
+  t.equal(owedNotification(st.PulserEnvDown), null, 'nothing owed while pending');
+  st = evaluateEnv(st, kpis({ up: false }), s, 2999);
+  t.equal(st.PulserEnvDown.phase, 'pending', '1.999 s later: still pending');
+  st = evaluateEnv(st, kpis({ up: false }), s, 3000);
+  t.equal(st.PulserEnvDown.phase, 'firing', '2 s later: firing');
+  t.equal(owedNotification(st.PulserEnvDown), 'firing');
+  st.PulserEnvDown = { ...st.PulserEnvDown, notified: 'firing' };
+  st = evaluateEnv(st, kpis({ up: false }), s, 4000);
+  t.equal(owedNotification(st.PulserEnvDown), null, 'still firing, already notified: nothing owed');
+  st = evaluateEnv(st, kpis({ up: true }), s, 5000);
+  t.equal(st.PulserEnvDown.phase, 'inactive');
+  t.equal(st.PulserEnvDown.resolvedAt, 5000);
+  t.equal(owedNotification(st.PulserEnvDown), 'resolved');
+  st.PulserEnvDown = { ...st.PulserEnvDown, notified: 'resolved' };
+  t.equal(owedNotification(st.PulserEnvDown), null);
+
+  // a pending alert that clears never fires and owes nothing
+  st = evaluateEnv(st, kpis({ up: false }), s, 6000);
+  st = evaluateEnv(st, kpis({ up: true }), s, 7000);
+  t.equal(st.PulserEnvDown.phase, 'inactive');
+  t.equal(owedNotification(st.PulserEnvDown), null);
+
+  // for: 0s fires at once; thresholds compare like the rules (> max)
+  st = evaluateEnv(st, kpis({ errorRate: 0.05 }), s, 8000);
+  t.equal(st.PulserErrorRateHigh.phase, 'inactive', '5% is not above 5%');
+  st = evaluateEnv(st, kpis({ errorRate: 0.06 }), s, 8001);
+  t.equal(st.PulserErrorRateHigh.phase, 'firing');
+  // unknown values never fire
+  st = evaluateEnv(st, kpis({ up: null, uptime: null, backupAgeSeconds: null }), s, 9000);
+  t.equal(st.PulserUptimeLow.phase, 'inactive');
+  t.equal(st.PulserBackupStale.phase, 'inactive');
+  // uptime under the minimum (0.99 by default)
+  st = evaluateEnv(st, kpis({ uptime: 0.985 }), s, 9000);
+  t.equal(st.PulserUptimeLow.phase, 'pending', 'uptime 98.5% < 99%: pending for the default 5m');
+  // disabled alerts stay inactive
+  const off = evaluateEnv(initialStates(), kpis({ up: false }), alertSettingsOf({ enabled: false, for: { down: '0s' } }), 1);
+  t.equal(off.PulserEnvDown.phase, 'inactive');
+});
+
+const notification: AlertNotification = {
+  status: 'firing',
+  alert: 'PulserEnvDown',
+  env: 'staging',
+  tier: 'staging',
+  severity: 'critical',
+  summary: 'staging: the health probe fails',
+  value: 0,
+  threshold: 0,
+  startsAt: '2026-01-01T00:00:00.000Z',
+  endsAt: null,
+};
+
+async function receiver(t: Test, answers: (number | 'hang')[]) {
+  const seen: { body: string; signature: string | undefined; at: number }[] = [];
+  const srv = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ body: Buffer.concat(chunks).toString(), signature: req.headers['x-pulser-signature'] as string | undefined, at: Date.now() });
+      const a = answers[Math.min(seen.length - 1, answers.length - 1)]!;
+      if (a !== 'hang') res.writeHead(a).end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  return { url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/hook`, seen };
+}
+
+t.test('webhook: signed body with text, retried with backoff until delivered', async (t) => {
+  const r = await receiver(t, [500, 'hang', 204]);
+  const res = await deliverNotification({ url: r.url, secret: 'k3y', timeoutMs: 300, retries: 3 }, notification, { backoffMs: 100 });
+  t.same(res, { ok: true, attempts: 3, error: null });
+  t.equal(r.seen.length, 3, 'a 500, a timeout, then delivered');
+  const body = r.seen[2]!.body;
+  t.equal(r.seen[2]!.signature, 'sha256=' + createHmac('sha256', 'k3y').update(body).digest('hex'));
+  const parsed = JSON.parse(body) as { text: string; alert: string; status: string };
+  t.equal(parsed.text, '[FIRING] PulserEnvDown staging: the health probe fails');
+  t.equal(parsed.status, 'firing');
+  // backoff 100 ms then 200 ms (plus the 300 ms timeout of the second attempt)
+  t.ok(r.seen[1]!.at - r.seen[0]!.at >= 95, 'first backoff ≥ 100 ms');
+  t.ok(r.seen[2]!.at - r.seen[1]!.at >= 195 + 250, 'second backoff ≥ 200 ms after a 300 ms timeout');
+});
+
+t.test('webhook: a 4xx is not retried; giving up reports the last error', async (t) => {
+  const r = await receiver(t, [403]);
+  const res = await deliverNotification({ url: r.url, secret: null, timeoutMs: 500, retries: 3 }, notification, { backoffMs: 10 });
+  t.same(res, { ok: false, attempts: 1, error: 'HTTP 403' });
+  t.equal(r.seen[0]!.signature, undefined, 'no secret, no signature header');
+  const r2 = await receiver(t, [502]);
+  const res2 = await deliverNotification({ url: r2.url, secret: 'x', timeoutMs: 500, retries: 2 }, notification, { backoffMs: 10 });
+  t.same(res2, { ok: false, attempts: 3, error: 'HTTP 502' });
+});
