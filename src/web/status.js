@@ -94,7 +94,7 @@ async function refresh() {
     document.getElementById('envs').replaceChildren(...names.map((n) => card(n, byEnv.get(n), (status.monitor || {})[n])));
     const firing = names.reduce((k, n) => k + (((status.monitor || {})[n] || { alerts: [] }).alerts.filter((a) => a.phase === 'firing').length), 0);
     const insync = status.environments.filter((s) => s.inSync).length;
-    document.getElementById('summary').textContent = names.length + ' environments, ' + insync + ' in sync, ' + firing + ' alerts firing';
+    document.getElementById('summary').textContent = names.length + ' environments, ' + insync + ' in sync, ' + firing + (firing === 1 ? ' alert firing' : ' alerts firing');
     document.getElementById('passes').replaceChildren(...((evidence && evidence.passes) || []).map(passItem));
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString() + ' · pulser ' + status.version;
   } catch (err) {
