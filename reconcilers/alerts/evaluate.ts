@@ -23,7 +23,7 @@ export interface AlertState {
 
 export const INACTIVE: AlertState = { phase: 'inactive', activeSince: null, firedAt: null, resolvedAt: null, value: null, notified: null };
 
-/** What pulser measured for one environment; null is "unknown" and never fires anything. */
+/** What pulser measured for one environment; null is "unknown": it neither fires nor resolves anything. */
 export interface Kpis {
   up: boolean | null;
   uptime: number | null;
@@ -54,6 +54,9 @@ export function conditionsOf(k: Kpis, s: AlertSettings): Condition[] {
 }
 
 export function stepAlert(prev: AlertState, c: Condition, forMs: number, now: number): AlertState {
+  // An unknown value (no probe yet after a restart, the log not read yet) is no evidence either
+  // way: the alert stays where it was instead of resolving and firing again.
+  if (c.value === null && prev.phase !== 'inactive') return prev;
   if (!c.holds) {
     if (prev.phase === 'inactive') return { ...prev, value: c.value };
     return { ...prev, phase: 'inactive', activeSince: null, value: c.value, resolvedAt: prev.phase === 'firing' ? now : prev.resolvedAt };

@@ -46,6 +46,11 @@ t.test('pending, firing after for, resolved, and the notifications owed', async 
   // uptime under the minimum (0.99 by default)
   st = evaluateEnv(st, kpis({ uptime: 0.985 }), s, 9000);
   t.equal(st.PulserUptimeLow.phase, 'pending', 'uptime 98.5% < 99%: pending for the default 5m');
+  // an unknown value neither resolves a firing alert nor moves a pending one
+  const firing = evaluateEnv(initialStates(), kpis({ up: false }), alertSettingsOf({ for: { down: '0s' } }), 1);
+  t.equal(firing.PulserEnvDown.phase, 'firing');
+  t.equal(evaluateEnv(firing, kpis({ up: null }), s, 2).PulserEnvDown.phase, 'firing', 'unknown keeps it firing');
+  t.equal(evaluateEnv(firing, kpis({ up: true }), s, 3).PulserEnvDown.phase, 'inactive', 'a known good value resolves it');
   // disabled alerts stay inactive
   const off = evaluateEnv(initialStates(), kpis({ up: false }), alertSettingsOf({ enabled: false, for: { down: '0s' } }), 1);
   t.equal(off.PulserEnvDown.phase, 'inactive');
