@@ -2,6 +2,7 @@
 // action and outcome names only — never a commit, an image tag or an error message.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { PassRecord } from './core/record.ts';
+import { TextGauge, TextHistogram } from './monitor/series.ts';
 
 export const VERSION = '0.1.0';
 
@@ -63,23 +64,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // Monitoring: health probes, KPIs and alerts (src/monitor/, reconcilers/alerts/).
-  readonly envUp = new Gauge({ name: 'pulser_env_up', help: '1 when the last health probe answered 2xx.', labelNames: ['env'] as const, registers: [this.registry] });
-  readonly probeDuration = new Histogram({
-    name: 'pulser_probe_duration_seconds',
-    help: 'Duration of health probes (failed ones included).',
-    labelNames: ['env'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
-  readonly uptimeRatio = new Gauge({ name: 'pulser_uptime_ratio', help: 'Share of successful health probes over a rolling window (1h, 24h, 30d).', labelNames: ['env', 'window'] as const, registers: [this.registry] });
-  readonly uptimeObjective = new Gauge({ name: 'pulser_uptime_objective', help: 'Uptime the environment is meant to reach (alerts.uptime_objective).', labelNames: ['env'] as const, registers: [this.registry] });
-  readonly errorRate = new Gauge({ name: 'pulser_error_rate', help: 'Failed share of requests and error records in the Odoo log over a rolling window (5m, 1h).', labelNames: ['env', 'window'] as const, registers: [this.registry] });
-  readonly backupAge = new Gauge({ name: 'pulser_backup_age_seconds', help: 'Time since the last successful backup (absent while unknown).', labelNames: ['env'] as const, registers: [this.registry] });
-  readonly diskUsed = new Gauge({ name: 'pulser_disk_used_ratio', help: "Used share of the disk of the environment's host (absent while unknown).", labelNames: ['env'] as const, registers: [this.registry] });
-  readonly alertFiring = new Gauge({ name: 'pulser_alert_firing', help: '1 while the alert fires (as evaluated by pulser).', labelNames: ['env', 'alert'] as const, registers: [this.registry] });
-  readonly alertThreshold = new Gauge({ name: 'pulser_alert_threshold', help: 'Threshold of each alert from the spec, in the unit of the metric it is compared with.', labelNames: ['env', 'alert'] as const, registers: [this.registry] });
+  // Monitoring: health probes, KPIs and alerts (src/monitor/, reconcilers/alerts/). The
+  // per-environment series are written by src/monitor/series.ts (see there why).
+  readonly envUp = new TextGauge('pulser_env_up', '1 when the last health probe answered 2xx.', ['env']);
+  readonly probeDuration = new TextHistogram('pulser_probe_duration_seconds', 'Duration of health probes (failed ones included).', ['env'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  readonly uptimeRatio = new TextGauge('pulser_uptime_ratio', 'Share of successful health probes over a rolling window (1h, 24h, 30d).', ['env', 'window']);
+  readonly uptimeObjective = new TextGauge('pulser_uptime_objective', 'Uptime the environment is meant to reach (alerts.uptime_objective).', ['env']);
+  readonly errorRate = new TextGauge('pulser_error_rate', 'Failed share of requests and error records in the Odoo log over a rolling window (5m, 1h).', ['env', 'window']);
+  readonly backupAge = new TextGauge('pulser_backup_age_seconds', 'Time since the last successful backup (absent while unknown).', ['env']);
+  readonly diskUsed = new TextGauge('pulser_disk_used_ratio', "Used share of the disk of the environment's host (absent while unknown).", ['env']);
+  readonly alertFiring = new TextGauge('pulser_alert_firing', '1 while the alert fires (as evaluated by pulser).', ['env', 'alert']);
+  readonly alertThreshold = new TextGauge('pulser_alert_threshold', 'Threshold of each alert from the spec, in the unit of the metric it is compared with.', ['env', 'alert']);
+  private readonly monitoring = [this.envUp, this.probeDuration, this.uptimeRatio, this.uptimeObjective, this.errorRate, this.backupAge, this.diskUsed, this.alertFiring, this.alertThreshold];
   readonly alertNotifications = new Counter({ name: 'pulser_alert_notifications_total', help: 'Alert webhook deliveries by outcome (delivered, failed).', labelNames: ['outcome'] as const, registers: [this.registry] });
+
+  /** The whole text exposition that GET /metrics serves. */
+  async exposition(): Promise<string> {
+    return (await this.registry.metrics()) + this.monitoringText();
+  }
+
+  /** The per-environment monitoring series alone. */
+  monitoringText(): string {
+    let out = '';
+    for (const f of this.monitoring) out += f.text();
+    return out;
+  }
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.info.set({ version: VERSION }, 1);

@@ -34,7 +34,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const body = await deps.metrics.registry.metrics();
+    const body = await deps.metrics.exposition();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
 
