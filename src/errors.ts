@@ -44,6 +44,8 @@ export const ERRORS = {
   PULSER_E_DB_QUERY: { class: 'terminal', reason: 'DatabaseQueryFailed', summary: 'PostgreSQL rejected a statement (missing table, constraint, permission); the message and SQLSTATE are in the evidence.' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
+  // alerts
+  PULSER_E_ALERT_WEBHOOK: { class: 'transient', reason: 'AlertWebhookFailed', summary: 'An alert notification could not be delivered to `alerts.webhook.url` after its retries; pulser tries again 30 s later and never drops it.' },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -345,7 +345,7 @@ export class Monitor {
               void this.persistAlerts();
             } else {
               w.retryAt = Date.now() + (this.opts.notifyRetryMs ?? 30_000);
-              this.opts.log.warn(`${name}: ${alert} ${owed}: webhook failed after ${r.attempts} attempts (${r.error}); trying again later`);
+              this.opts.log.warn(`${name}: ${alert} ${owed}: webhook failed after ${r.attempts} attempts (${r.error}); trying again later`, { code: 'PULSER_E_ALERT_WEBHOOK' });
             }
           })
           .finally(() => w.inFlight.delete(alert)),

@@ -102,10 +102,6 @@ export class UptimeStore {
     return uptimeRatio(buckets, minute, window === '1h' ? 60 : DAY_MINUTES);
   }
 
-  envs(): string[] {
-    return [...this.series.keys()];
-  }
-
   /** Stops tracking an environment; its file stays, so a renamed-back environment keeps its history. */
   forget(env: string): void {
     this.series.delete(env);

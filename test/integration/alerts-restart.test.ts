@@ -1,6 +1,6 @@
 // Notified alert states and uptime history survive a restart of pulser: a firing alert that was
 // already notified is not notified again by the next pulser, which still sends the resolution;
-// a receiver that fails is retried until it answers.
+// a receiver that fails is retried (backoff within a delivery, then again later) until it answers.
 import t from 'tap';
 import http from 'node:http';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
@@ -18,20 +18,20 @@ async function until<T>(what: string, fn: () => T | null | undefined | false, ti
   }
 }
 
-t.test('a restart neither re-notifies nor forgets', async (t) => {
+t.test('a failed delivery is retried; a restart neither re-notifies nor forgets', async (t) => {
   const world = await World.create();
   const tmp = await mkdtemp(path.join(tmpdir(), 'pulser-restart-'));
   let healthy = false;
   const health = http.createServer((_req, res) => res.writeHead(healthy ? 200 : 500).end());
   const received: { status: string; alert: string }[] = [];
-  let failNext = 2;
+  let failNext = 5;
   let attempts = 0;
   const hook = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       attempts++;
-      // The first two deliveries fail: the notification is retried with backoff, not lost.
+      // The first five attempts fail: four of the first delivery (1 + 3 retries), then one more.
       if (failNext-- > 0) return res.writeHead(503).end();
       received.push(JSON.parse(Buffer.concat(chunks).toString()) as { status: string; alert: string });
       res.writeHead(200).end();
@@ -52,14 +52,18 @@ t.test('a restart neither re-notifies nor forgets', async (t) => {
     extra: `alerts:\n  probe_interval: 100ms\n  for: { down: 300ms }\n  webhook: { url: "http://127.0.0.1:${hookPort}/", retries: 3 }`,
   });
   const stateDir = path.join(tmp, 'state');
-  const opts = { stateDir, monitor: { logPollMs: 60_000, kpiPollMs: 60_000, notifyBackoffMs: 50 } };
+  const opts = { stateDir, monitor: { logPollMs: 60_000, kpiPollMs: 60_000, notifyBackoffMs: 50, notifyRetryMs: 300 } };
 
   const first = world.start(opts);
   await first.load();
   await first.monitor.start();
   const fired = await until('the firing notification', () => received.find((r) => r.alert === 'PulserEnvDown' && r.status === 'firing'));
   t.ok(fired, 'fired and notified');
-  t.equal(attempts, 3, 'delivered on the third attempt');
+  t.equal(attempts, 6, 'a delivery that failed all its attempts is tried again later, and delivered');
+  t.ok(
+    world.logs.some((l) => l.includes('PULSER_E_ALERT_WEBHOOK')),
+    'the failed delivery is logged with its code',
+  );
   const uptimeBefore = first.monitor.snapshot()[env]!.uptime['24h'];
   t.equal(uptimeBefore, 0, 'every probe so far failed');
   await first.close();
