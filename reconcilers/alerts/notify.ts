@@ -40,22 +40,36 @@ export interface DeliveryResult {
 export interface DeliverOptions {
   /** base of the exponential backoff between attempts */
   backoffMs?: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** cuts the delivery short (pulser stopping); the notification stays owed */
+  signal?: AbortSignal;
 }
 
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
 
 export async function deliverNotification(hook: WebhookSettings, n: AlertNotification, opts: DeliverOptions = {}): Promise<DeliveryResult> {
   const body = notificationBody(n);
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'pulser-alerts', 'x-pulser-event': 'alert' };
   if (hook.secret) headers[SIGNATURE_HEADER] = signBody(hook.secret, body);
   const backoff = opts.backoffMs ?? 500;
-  const sleep = opts.sleep ?? pause;
   let error: string | null = null;
+  let attempts = 0;
   for (let attempt = 0; attempt <= hook.retries; attempt++) {
-    if (attempt > 0) await sleep(Math.min(30_000, backoff * 2 ** (attempt - 1)));
+    if (attempt > 0) await pause(Math.min(30_000, backoff * 2 ** (attempt - 1)), opts.signal);
+    if (opts.signal?.aborted) return { ok: false, attempts, error: error ?? 'stopped before delivery' };
+    attempts++;
     try {
-      const res = await fetch(hook.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(hook.timeoutMs), redirect: 'error' });
+      const signal = opts.signal ? AbortSignal.any([AbortSignal.timeout(hook.timeoutMs), opts.signal]) : AbortSignal.timeout(hook.timeoutMs);
+      const res = await fetch(hook.url, { method: 'POST', headers, body, signal, redirect: 'error' });
       await res.arrayBuffer();
       if (res.ok) return { ok: true, attempts: attempt + 1, error: null };
       error = `HTTP ${res.status}`;
@@ -63,8 +77,8 @@ export async function deliverNotification(hook: WebhookSettings, n: AlertNotific
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { ok: false, attempts: attempt + 1, error };
     } catch (err) {
       const e = err as Error;
-      error = e.name === 'TimeoutError' ? `timeout after ${hook.timeoutMs} ms` : (e.cause as Error | undefined)?.message ?? e.message;
+      error = e.name === 'TimeoutError' ? `timeout after ${hook.timeoutMs} ms` : e.name === 'AbortError' ? 'stopped during delivery' : ((e.cause as Error | undefined)?.message ?? e.message);
     }
   }
-  return { ok: false, attempts: hook.retries + 1, error };
+  return { ok: false, attempts, error };
 }

@@ -82,6 +82,8 @@ export class Monitor {
   private persisted = '';
   private persisting: Promise<void> = Promise.resolve();
   private loadedAlerts: Record<string, Partial<EnvAlertStates>> = {};
+  /** aborted by stop(): deliveries under way give up, their notifications stay owed */
+  private running = new AbortController();
 
   constructor(private readonly opts: MonitorOptions) {
     const dir = path.join(opts.stateDir, 'monitor');
@@ -114,6 +116,7 @@ export class Monitor {
     this.loadedAlerts = await this.readAlertStates();
     for (const [name, w] of this.watches) w.alerts = { ...initialStates(), ...this.loadedAlerts[name] };
     this.persisted = this.alertStatesJson();
+    this.running = new AbortController();
     this.started = true;
     for (const name of this.watches.keys()) this.schedule(name, 0);
     const kpiPoll = () => {
@@ -128,6 +131,7 @@ export class Monitor {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.running.abort();
     if (this.kpiTimer) clearTimeout(this.kpiTimer);
     for (const w of this.watches.values()) this.clearTimers(w);
     while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
@@ -336,8 +340,9 @@ export class Monitor {
       };
       w.inFlight.add(alert);
       this.track(
-        deliverNotification(hook, n, { backoffMs: this.opts.notifyBackoffMs })
+        deliverNotification(hook, n, { backoffMs: this.opts.notifyBackoffMs, signal: this.running.signal })
           .then((r) => {
+            if (!r.ok && this.running.signal.aborted) return;
             this.opts.metrics.alertNotifications.inc({ outcome: r.ok ? 'delivered' : 'failed' });
             if (r.ok) {
               w.alerts[alert] = { ...w.alerts[alert], notified: owed };

@@ -112,3 +112,13 @@ t.test('webhook: a 4xx is not retried; giving up reports the last error', async 
   const res2 = await deliverNotification({ url: r2.url, secret: 'x', timeoutMs: 500, retries: 2 }, notification, { backoffMs: 10 });
   t.same(res2, { ok: false, attempts: 3, error: 'HTTP 502' });
 });
+
+t.test('webhook: stopping pulser cuts a delivery short', async (t) => {
+  const r = await receiver(t, ['hang']);
+  const stop = new AbortController();
+  const started = Date.now();
+  setTimeout(() => stop.abort(), 200);
+  const res = await deliverNotification({ url: r.url, secret: 'x', timeoutMs: 5000, retries: 5 }, notification, { backoffMs: 1000, signal: stop.signal });
+  t.same(res, { ok: false, attempts: 1, error: 'stopped during delivery' });
+  t.ok(Date.now() - started < 2000, 'neither the 5 s timeout nor the backoff was waited for');
+});
