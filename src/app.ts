@@ -18,7 +18,7 @@ import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
-import { Monitor, type MonitorOptions } from './monitor/monitor.ts';
+import { Monitor, backupsFromStatus, type MonitorOptions } from './monitor/monitor.ts';
 
 export interface PulserOptions {
   root: string;
@@ -93,7 +93,8 @@ export function createPulser(opts: PulserOptions): Pulser {
     if (!drivers) throw new Error('specs not loaded yet');
     return drivers;
   };
-  const monitor = new Monitor({ ...opts.monitor, drivers: currentDrivers, metrics, log, stateDir });
+  // The engine's status is read lazily: the monitor only asks once it runs, after the engine exists.
+  const monitor = new Monitor({ backups: backupsFromStatus(() => engine.status), ...opts.monitor, drivers: currentDrivers, metrics, log, stateDir });
 
   const engine = new Engine({
     reconcilers,

@@ -15,6 +15,7 @@ import { UptimeStore } from './uptime-store.ts';
 import { addTallies, EMPTY_TALLY, errorRate, percentile, tallyRecords, type ErrorTally, type LogRecord } from './kpi.ts';
 import { parseEngineLog } from './odoo-log.ts';
 import { localDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
+export { backupsFromStatus, localDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
 import { ALERT_NAMES, ALERT_WINDOW_MS, UPTIME_WINDOWS, alertSettings, type AlertName, type AlertSettings, type ErrorRateWindow } from '../../reconcilers/alerts/settings.ts';
 import { conditionsOf, describeAlert, evaluateEnv, initialStates, owedNotification, type EnvAlertStates, type AlertPhase, type Kpis } from '../../reconcilers/alerts/evaluate.ts';
 import { deliverNotification, type AlertNotification } from '../../reconcilers/alerts/notify.ts';

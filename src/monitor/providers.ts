@@ -17,6 +17,26 @@ export const unknownBackups: BackupProvider = {
   lastBackupAt: async () => null,
 };
 
+interface FactsSource {
+  get(env: string): { facts: Record<string, unknown> } | undefined;
+}
+
+/**
+ * The default: the `lastBackupAt` (ISO time) a backups reconciler reports among its status facts
+ * (`summarize` → `facts.backups.lastBackupAt`); unknown while no reconciler reports one.
+ */
+export function backupsFromStatus(status: () => FactsSource): BackupProvider {
+  return {
+    async lastBackupAt(env) {
+      const facts = status().get(env.name)?.facts.backups;
+      const at = facts && typeof facts === 'object' ? (facts as Record<string, unknown>).lastBackupAt : undefined;
+      if (typeof at !== 'string') return null;
+      const ms = Date.parse(at);
+      return Number.isNaN(ms) ? null : new Date(ms);
+    },
+  };
+}
+
 /** Local hosts: the file system holding `path` (the Docker data root's disk by default, `/`). */
 export function localDisk(path = '/'): DiskProvider {
   return {

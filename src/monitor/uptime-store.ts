@@ -116,6 +116,7 @@ export class UptimeStore {
   }
 
   private pendingWrites: Promise<void> = Promise.resolve();
+  private dirReady: Promise<void> | undefined;
 
   private closeMinute(env: string, s: EnvSeries): Promise<void> {
     const line = `${s.openMinute} ${s.open.up} ${s.open.total}\n`;
@@ -126,7 +127,8 @@ export class UptimeStore {
     // Writes are chained: lines of one environment land in order and a compaction never races an append.
     this.pendingWrites = this.pendingWrites
       .then(async () => {
-        await mkdir(this.dir, { recursive: true });
+        this.dirReady ??= mkdir(this.dir, { recursive: true }).then(() => undefined);
+        await this.dirReady;
         if (write === null) await appendFile(this.file(env), line);
         else await writeFileAtomic(this.file(env), write);
       })

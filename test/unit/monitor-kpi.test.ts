@@ -3,7 +3,9 @@ import t from 'tap';
 import { errorRate, percentile, tallyRecords, uptimeRatio, werkzeugStatus, type LogRecord } from '../../src/monitor/kpi.ts';
 import { parseEngineLog } from '../../src/monitor/odoo-log.ts';
 import { UptimeStore } from '../../src/monitor/uptime-store.ts';
-import { readFile } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
+import { backupsFromStatus, localDisk } from '../../src/monitor/providers.ts';
+import type { DesiredEnv } from '../../src/spec/model.ts';
 import path from 'node:path';
 
 t.test('uptime ratio over per-minute buckets', async (t) => {
@@ -117,4 +119,27 @@ t.test('uptime store: rolling windows, persisted across a restart, bounded by co
   // the last hour ending at minute 4319 is minutes 4260..4319: 4260, 4270, …, 4310 were down → 54/60
   t.equal(reread.ratio('dev', '1h', t0 + (3 * 1440 - 1) * M), 54 / 60);
   t.same(errors, [], 'no write errors');
+});
+
+t.test('providers: backup time from status facts, disk use of local hosts', async (t) => {
+  const facts: Record<string, Record<string, unknown>> = {
+    shop: { backups: { lastBackupAt: '2026-01-02T03:04:05.000Z' } },
+    qa: { backups: { lastBackupAt: 'yesterday' } },
+    dev: { containers: {} },
+  };
+  const backups = backupsFromStatus(() => ({ get: (env: string) => (facts[env] ? { facts: facts[env]! } : undefined) }));
+  const envNamed = (name: string, kind = 'local') => ({ name, host: { kind } }) as unknown as DesiredEnv;
+  t.same(await backups.lastBackupAt(envNamed('shop')), new Date('2026-01-02T03:04:05.000Z'));
+  t.equal(await backups.lastBackupAt(envNamed('qa')), null, 'an unreadable time is unknown');
+  t.equal(await backups.lastBackupAt(envNamed('dev')), null, 'no backups facts: unknown');
+  t.equal(await backups.lastBackupAt(envNamed('nowhere')), null);
+
+  const disk = localDisk('/');
+  const s = await statfs('/');
+  // the same arithmetic as df: (blocks − available to users) / blocks
+  const used = (await disk.usedRatio(envNamed('shop')))!;
+  // other processes write to the same disk meanwhile: equal to a thousandth
+  t.ok(Math.abs(used - (s.blocks - s.bavail) / s.blocks) < 0.001, `used ratio ${used}`);
+  t.ok(used > 0 && used < 1);
+  t.equal(await disk.usedRatio(envNamed('far', 'ssh')), null, 'a remote host is unknown to the local provider');
 });
