@@ -28,6 +28,9 @@ interface EnvSeries {
   openMinute: number | null;
   open: Counts;
   lines: number;
+  /** closed minutes not yet in the file: a full rewrite (after compaction) and/or lines to append */
+  unwritten: { rewrite: string | null; lines: string } | null;
+  writing: boolean;
 }
 
 function add(map: Map<number, Counts>, key: number, up: number, total: number): void {
@@ -122,15 +125,28 @@ export class UptimeStore {
     const line = `${s.openMinute} ${s.open.up} ${s.open.total}\n`;
     s.open = { up: 0, total: 0 };
     s.lines++;
-    // The compacted text is taken now, while memory holds closed minutes only.
-    const write = s.lines > COMPACT_AT ? this.compactText(s) : null;
-    // Writes are chained: lines of one environment land in order and a compaction never races an append.
+    if (s.lines > COMPACT_AT) {
+      // The compacted text is taken now, while memory holds closed minutes only; it holds every
+      // line still waiting, so those are dropped.
+      s.unwritten = { rewrite: this.compactText(s), lines: '' };
+    } else {
+      s.unwritten ??= { rewrite: null, lines: '' };
+      s.unwritten.lines += line;
+    }
+    if (s.writing) return this.pendingWrites;
+    s.writing = true;
+    // One write job per environment at a time takes whatever waits: lines land in order, a
+    // compaction never races an append, and minutes closed in a burst cost one write.
     this.pendingWrites = this.pendingWrites
       .then(async () => {
+        const job = s.unwritten;
+        s.unwritten = null;
+        s.writing = false;
+        if (!job) return;
         this.dirReady ??= mkdir(this.dir, { recursive: true }).then(() => undefined);
         await this.dirReady;
-        if (write === null) await appendFile(this.file(env), line);
-        else await writeFileAtomic(this.file(env), write);
+        if (job.rewrite !== null) await writeFileAtomic(this.file(env), job.rewrite + job.lines);
+        else await appendFile(this.file(env), job.lines);
       })
       .catch(this.onError);
     return this.pendingWrites;
@@ -166,7 +182,7 @@ export class UptimeStore {
   private seriesOf(env: string): EnvSeries {
     let s = this.series.get(env);
     if (!s) {
-      s = { minutes: new Map(), hours: new Map(), openMinute: null, open: { up: 0, total: 0 }, lines: 0 };
+      s = { minutes: new Map(), hours: new Map(), openMinute: null, open: { up: 0, total: 0 }, lines: 0, unwritten: null, writing: false };
       this.series.set(env, s);
     }
     return s;
