@@ -57,14 +57,16 @@ export function stepAlert(prev: AlertState, c: Condition, forMs: number, now: nu
   // An unknown value (no probe yet after a restart, the log not read yet) is no evidence either
   // way: the alert stays where it was instead of resolving and firing again.
   if (c.value === null && prev.phase !== 'inactive') return prev;
-  if (!c.holds) {
-    if (prev.phase === 'inactive') return { ...prev, value: c.value };
-    return { ...prev, phase: 'inactive', activeSince: null, value: c.value, resolvedAt: prev.phase === 'firing' ? now : prev.resolvedAt };
-  }
+  if (!c.holds) return deactivate(prev, c.value, now);
   const since = prev.phase === 'inactive' ? now : (prev.activeSince ?? now);
   if (prev.phase === 'firing') return { ...prev, value: c.value };
   if (now - since >= forMs) return { ...prev, phase: 'firing', activeSince: since, firedAt: now, value: c.value };
   return { ...prev, phase: 'pending', activeSince: since, value: c.value };
+}
+
+function deactivate(prev: AlertState, value: number | null, now: number): AlertState {
+  if (prev.phase === 'inactive') return { ...prev, value };
+  return { ...prev, phase: 'inactive', activeSince: null, value, resolvedAt: prev.phase === 'firing' ? now : prev.resolvedAt };
 }
 
 /** The notification the state calls for and that was not yet delivered, if any. */
@@ -79,11 +81,12 @@ export function initialStates(): EnvAlertStates {
   return Object.fromEntries(ALERT_NAMES.map((a) => [a, { ...INACTIVE }])) as EnvAlertStates;
 }
 
-/** One evaluation of every alert of an environment; disabled alerts stay inactive. */
+/** One evaluation of every alert of an environment; disabling alerts resolves the firing ones. */
 export function evaluateEnv(prev: EnvAlertStates, kpis: Kpis, settings: AlertSettings, now: number): EnvAlertStates {
   const next = { ...prev };
   for (const c of conditionsOf(kpis, settings)) {
-    next[c.alert] = stepAlert(prev[c.alert] ?? { ...INACTIVE }, settings.enabled ? c : { ...c, holds: false }, settings.forMs[c.alert], now);
+    const before = prev[c.alert] ?? { ...INACTIVE };
+    next[c.alert] = settings.enabled ? stepAlert(before, c, settings.forMs[c.alert], now) : deactivate(before, c.value, now);
   }
   return next;
 }

@@ -9,8 +9,7 @@ export type AlertName = (typeof ALERT_NAMES)[number];
 
 export const UPTIME_WINDOWS = ['1h', '24h', '30d'] as const;
 export type UptimeWindow = (typeof UPTIME_WINDOWS)[number];
-export const ERROR_RATE_WINDOWS = ['5m', '1h'] as const;
-export type ErrorRateWindow = (typeof ERROR_RATE_WINDOWS)[number];
+export type ErrorRateWindow = '5m' | '1h';
 /** Window of the latency percentiles and of the error rate the alerts compare. */
 export const ALERT_WINDOW_MS = 5 * 60_000;
 

@@ -13,7 +13,7 @@ export interface TimedLine {
   record: LogRecord | null;
 }
 
-export function parseOdooLine(line: string, time: number): LogRecord | null {
+function parseOdooLine(line: string, time: number): LogRecord | null {
   const m = ODOO_LINE.exec(line);
   return m ? { time, level: m[1]!, logger: m[2]!, message: m[3]! } : null;
 }
