@@ -11,15 +11,15 @@ import { World, suffix } from '../helpers/world.ts';
 // twice), one 404, one cron ERROR and one WARNING. Per cycle: 5 requests, 1 failed, 1 error
 // record outside requests → (10·1 + 10·1) / (10·5 + 10·1) = 20/60 = 1/3.
 const SCRIPT = `
-ts() { date -u '+%Y-%m-%d %H:%M:%S,000'; }
-req() { echo "$(ts) 7 INFO db werkzeug: 127.0.0.1 - - [01/May/2024 10:00:00] \\"GET /web HTTP/1.1\\" $1 - 3 0.001 0.003" >&2; }
+req() { echo "$t 7 INFO db werkzeug: 127.0.0.1 - - [01/May/2024 10:00:00] \\"GET /web HTTP/1.1\\" $1 - 3 0.001 0.003" >&2; }
 i=0
 while [ $i -lt 10 ]; do
+  t=$(date -u '+%Y-%m-%d %H:%M:%S,000')
   req 200; req 200; req 200
-  echo "$(ts) 7 ERROR db odoo.http: Exception during request handling." >&2
+  echo "$t 7 ERROR db odoo.http: Exception during request handling." >&2
   req 500; req 404
-  echo "$(ts) 7 ERROR db odoo.addons.base.models.ir_cron: Call from cron failed" >&2
-  echo "$(ts) 7 WARNING db odoo.models: slow query" >&2
+  echo "$t 7 ERROR db odoo.addons.base.models.ir_cron: Call from cron failed" >&2
+  echo "$t 7 WARNING db odoo.models: slow query" >&2
   i=$((i+1)); sleep 0.1
 done
 exec httpd -f -p 0.0.0.0:8069 -h /www
@@ -33,7 +33,8 @@ t.test('error rate read from the Odoo log of the running container', async (t) =
     await rm(tmp, { recursive: true, force: true });
   });
   const env = `errrate-${suffix()}`;
-  const port = await world.env(env, { extra: 'alerts:\n  probe_interval: 500ms\n  error_rate_max: 0.3\n  for: { error_rate: 0s }' });
+  // A generous probe budget: on a loaded machine the script takes a while before httpd answers.
+  const port = await world.env(env, { retries: 150, extra: 'alerts:\n  probe_interval: 500ms\n  error_rate_max: 0.3\n  for: { error_rate: 0s }' });
   const file = path.join(world.root, 'environments', `${env}.yaml`);
   await writeFile(file, (await readFile(file, 'utf8')).replace(`  port: ${port}\n`, `  port: ${port}\n  command: ${JSON.stringify(['sh', '-c', SCRIPT])}\n`));
   const p = world.start({ stateDir: path.join(tmp, 'state'), monitor: { logPollMs: 300, kpiPollMs: 5000 } });
