@@ -18,6 +18,7 @@ import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
+import { GitOps, type GitOpsOptions } from './gitops/index.ts';
 
 export interface PulserOptions {
   root: string;
@@ -36,6 +37,9 @@ export interface PulserOptions {
   processMetrics?: boolean;
   debounceMs?: number;
   dockerTimeoutMs?: number;
+  /** follow a branch of a git repository: `root` is then pulser's own working clone of it, and
+   * evidence and state default to its parent folder */
+  git?: GitOpsOptions;
 }
 
 export interface Pulser {
@@ -48,6 +52,10 @@ export interface Pulser {
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
   server(ready?: () => boolean): FastifyInstance;
+  /** the tracked repository, dispatches and GitHub (with `git` only) */
+  gitops: GitOps | null;
+  /** first sync of the git source (when tracked), then the loop: with `watch`, keeps going */
+  start(watch: boolean): Promise<void>;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
   close(): Promise<void>;
@@ -55,14 +63,17 @@ export interface Pulser {
 
 export function createPulser(opts: PulserOptions): Pulser {
   const root = path.resolve(opts.root);
+  // A tracked clone holds only what is in git: pulser's own files go next to it.
+  const stateHome = opts.git ? path.dirname(root) : root;
   const secretValues = new Set<string>();
   const secretsOf = () => secretValues;
   const log = createLogger({ secrets: secretsOf, level: opts.logLevel, json: opts.logJson, write: opts.logWrite });
   const secrets = new SecretSource({ file: opts.secretsFile, root });
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
+  let gitops: GitOps | null = null;
   const evidence =
-    opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(root, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
-  const inventory = new Inventory(opts.stateDir ?? path.join(root, '.pulser'));
+    opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(stateHome, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
+  const inventory = new Inventory(opts.stateDir ?? path.join(opts.git ? stateHome : root, '.pulser'));
 
   let drivers: Drivers | null = null;
   let hostsKey = '';
@@ -97,6 +108,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     secrets: secretsOf,
     progress: opts.progress,
     commit: async () => commit,
+    observer: opts.git ? { applyStarted: (r) => gitops?.deployments.applyStarted(r), passRecorded: (r) => gitops?.deployments.passRecorded(r) } : undefined,
   });
   const loop = new ReconcileLoop({
     engine,
@@ -110,8 +122,38 @@ export function createPulser(opts: PulserOptions): Pulser {
     },
   });
 
+  if (opts.git) {
+    gitops = new GitOps(opts.git, {
+      dir: root,
+      log,
+      metrics,
+      secrets,
+      maskSecret: (v) => secretValues.add(v),
+      knownSecrets: secretsOf,
+      reconcilers,
+      onCommit: (_r, trigger) => void loop.reload(trigger).catch((err: unknown) => log.error(`reload after ${trigger} failed: ${String(err)}`)),
+      tierOf: (env) => {
+        const l = loop.current?.envs.get(env);
+        return l?.ok ? l.desired.tier : undefined;
+      },
+      dockerTimeoutMs: opts.dockerTimeoutMs,
+    });
+  }
+  const routes = () => ({
+    secret: async (source: 'odoo' | 'github') => gitops?.routeDeps().secret(source),
+    dispatch: gitops ? gitops.routeDeps().dispatch : null,
+    github: gitops ? gitops.routeDeps().github : null,
+    metrics,
+    log,
+  });
+
   return {
     root,
+    gitops,
+    async start(watch) {
+      if (gitops) await gitops.start();
+      await loop.start(watch && !gitops);
+    },
     engine,
     loop,
     metrics,
@@ -119,7 +161,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, gitops: routes() }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();
@@ -132,6 +174,7 @@ export function createPulser(opts: PulserOptions): Pulser {
       return recs;
     },
     async close() {
+      await gitops?.stop();
       await loop.stop();
       await drivers?.close();
     },
