@@ -6,6 +6,7 @@ import type { StatusBoard } from './core/status.ts';
 import type { EvidenceStore } from './evidence/index.ts';
 import { PACK_FILES, PASS_ID_PATTERN, ENV_PATTERN } from './evidence/index.ts';
 import { VERSION } from './metrics.ts';
+import { gitopsRoutes, type GitOpsRouteDeps } from './gitops/routes.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -13,6 +14,8 @@ export interface ServerDeps {
   evidence: EvidenceStore | null;
   /** false while the daemon is starting or shutting down */
   ready?: () => boolean;
+  /** `POST /pulser/git-ops` and `POST /hooks/github` */
+  gitops?: GitOpsRouteDeps;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -62,5 +65,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.type(type).send(text);
   });
 
+  if (deps.gitops) void app.register(gitopsRoutes, deps.gitops);
   return app;
 }

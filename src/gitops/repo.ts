@@ -2,9 +2,9 @@
 // writes kv commits with plumbing (a private index, never the working tree) pushed without force.
 // Every git operation on one repository goes through one queue, so none overwrites another.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { git, stripCredentials } from '../drivers/git.ts';
+import { git, stripCredentials, PULSER_IDENTITY } from '../drivers/git.ts';
 import { PulserError } from '../errors.ts';
 import { KV_DIR, KV_FILE_SUFFIX } from '../spec/kv.ts';
 
@@ -33,6 +33,7 @@ export function branchProblem(name: unknown): string | null {
 }
 
 const SHA = /^[0-9a-f]{40}$/;
+const IMPORT_REF = 'refs/pulser/import';
 
 export class GitOpsRepo {
   private tail: Promise<unknown> = Promise.resolve();
@@ -145,24 +146,31 @@ export class GitOpsRepo {
     return sha;
   }
 
-  /** Builds one commit per edit on top of `parent`, in order, without touching the working tree. */
+  /**
+   * Builds one commit per edit on top of `parent`, in order, without touching the working tree:
+   * one `git fast-import` run for the whole chain, whatever its length.
+   */
   private async chain(parent: string, edits: KvEdit[]): Promise<string[]> {
-    const index = path.join(this.dir, '.git', `pulser-index-${randomBytes(6).toString('hex')}`);
-    const env = { GIT_INDEX_FILE: index };
-    const commits: string[] = [];
+    const marks = path.join(this.dir, '.git', `pulser-marks-${randomBytes(6).toString('hex')}`);
+    const when = `${Math.floor(Date.now() / 1000)} +0000`;
+    const data = (text: string) => `data ${Buffer.byteLength(text, 'utf8')}\n${text}\n`;
+    let stream = '';
+    edits.forEach((e, i) => {
+      stream += `commit ${IMPORT_REF}\nmark :${i + 1}\ncommitter ${PULSER_IDENTITY.name} <${PULSER_IDENTITY.email}> ${when}\n${data(e.message)}`;
+      if (i === 0) stream += `from ${parent}\n`;
+      stream += `M 100644 inline ${KV_DIR}/${e.key}${KV_FILE_SUFFIX}\n${data(e.value.trim() + '\n')}\n`;
+    });
     try {
-      await this.run(['read-tree', parent], { env });
-      let tip = parent;
-      for (const e of edits) {
-        const blob = (await this.run(['hash-object', '-w', '--stdin'], { input: e.value.trim() + '\n' })).trim();
-        await this.run(['update-index', '--add', '--cacheinfo', `100644,${blob},${KV_DIR}/${e.key}${KV_FILE_SUFFIX}`], { env });
-        const tree = (await this.run(['write-tree'], { env })).trim();
-        tip = (await this.run(['commit-tree', tree, '-p', tip, '-F', '-'], { input: e.message })).trim();
-        commits.push(tip);
-      }
-      return commits;
+      // A scratch ref that is never pushed: --force only lets each run start from its own parent.
+      await this.run(['fast-import', '--quiet', '--force', '--done', `--export-marks=${marks}`], { input: stream + 'done\n' });
+      const byMark = new Map((await readFile(marks, 'utf8')).trim().split('\n').map((l) => l.split(' ') as [string, string]));
+      return edits.map((_, i) => {
+        const sha = byMark.get(`:${i + 1}`);
+        if (!sha || !SHA.test(sha)) throw new PulserError('PULSER_E_GIT', `git fast-import did not report commit ${i + 1}`);
+        return sha;
+      });
     } finally {
-      await rm(index, { force: true });
+      await rm(marks, { force: true });
     }
   }
 

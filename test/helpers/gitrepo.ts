@@ -57,6 +57,22 @@ export class GitRemote {
     return git(['show', `${rev}:${file}`], { cwd: this.bare });
   }
 
+  /** Contents of many `rev:path` objects in one git call. */
+  async showMany(specs: string[]): Promise<string[]> {
+    const out = Buffer.from(await git(['cat-file', '--batch'], { cwd: this.bare, input: specs.join('\n') + '\n' }), 'utf8');
+    const texts: string[] = [];
+    let at = 0;
+    for (const spec of specs) {
+      const nl = out.indexOf(0x0a, at);
+      const headerLine = out.subarray(at, nl).toString();
+      const size = Number(headerLine.split(' ')[2]);
+      if (!Number.isInteger(size)) throw new Error(`${spec}: ${headerLine}`);
+      texts.push(out.subarray(nl + 1, nl + 1 + size).toString('utf8'));
+      at = nl + 1 + size + 1;
+    }
+    return texts;
+  }
+
   /** Every ref with its target and every object id of the remote: equal fingerprints, same repository. */
   async fingerprint(): Promise<string> {
     const refs = await git(['for-each-ref', '--format=%(refname) %(objectname)'], { cwd: this.bare });
