@@ -58,8 +58,8 @@ export class GitHubClient implements PullRequestOpener {
 
   /**
    * The installation client. @octokit/auth-app caches a token for 59 minutes by the clock of
-   * the moment it got it, whatever the token's own expiry says; pulser reads the expiry GitHub
-   * returned and starts a new client ahead of it.
+   * the moment it got it (shared by every client of one App), whatever the token's own expiry
+   * says; pulser reads the expiry GitHub returned and asks for a new token ahead of it.
    */
   private async client(): Promise<Client> {
     const cur = this.installation;
@@ -67,7 +67,9 @@ export class GitHubClient implements PullRequestOpener {
     this.pendingInstallation ??= (async () => {
       try {
         const client = (await this.app.getInstallationOctokit(this.cfg.installationId)) as unknown as Client;
-        const auth = (await client.auth({ type: 'installation' })) as { token: string; expiresAt: string };
+        let auth = (await client.auth({ type: 'installation' })) as { token: string; expiresAt: string };
+        // The app's cache may hand back the token that is about to expire: ask for a new one.
+        if (Date.parse(auth.expiresAt) - Date.now() <= TOKEN_RENEW_MARGIN_MS) auth = (await client.auth({ type: 'installation', refresh: true })) as typeof auth;
         this.onSecret(auth.token);
         this.installation = { client, expiresAt: Date.parse(auth.expiresAt) };
         return client;
