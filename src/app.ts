@@ -80,7 +80,8 @@ export function createPulser(opts: PulserOptions): Pulser {
   let commit = 'uncommitted';
 
   const load = async (): Promise<SpecSnapshot> => {
-    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), specCommit(root)]);
+    // A tracked clone is never edited by hand: its commit is the one the source last applied.
+    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), gitops?.repo.commit ?? specCommit(root)]);
     commit = head;
     for (const s of snap.secretValues) secretValues.add(s);
     const key = canonicalJson([...snap.hosts.entries()]);

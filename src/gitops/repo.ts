@@ -38,6 +38,8 @@ const IMPORT_REF = 'refs/pulser/import';
 export class GitOpsRepo {
   private tail: Promise<unknown> = Promise.resolve();
   private head: string | null = null;
+  /** remote tips as last fetched or pushed, so a dispatch needs no git call to find its parent */
+  private readonly tips = new Map<string, string>();
   private readonly listeners = new Set<(r: SyncResult) => void>();
 
   constructor(
@@ -101,18 +103,21 @@ export class GitOpsRepo {
 
   private async fetchTracked(): Promise<string> {
     await this.run(['fetch', '--quiet', '--no-tags', 'origin', `+refs/heads/${this.branch}:${this.remoteRef(this.branch)}`]);
-    return (await this.run(['rev-parse', '--verify', `${this.remoteRef(this.branch)}^{commit}`])).trim();
+    const tip = (await this.run(['rev-parse', '--verify', `${this.remoteRef(this.branch)}^{commit}`])).trim();
+    this.tips.set(this.branch, tip);
+    return tip;
   }
 
   /** Moves the working tree to `target` when that is a fast-forward; a diverged history is an error. */
-  private async fastForward(target: string): Promise<SyncResult> {
-    const previous = (await this.run(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
+  private async fastForward(target: string, builtOn?: string): Promise<SyncResult> {
+    const previous = this.head ?? (await this.run(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
     if (previous === target) {
       this.head = target;
       return { commit: target, previous, changed: false };
     }
     try {
-      await this.run(['merge-base', '--is-ancestor', previous, target]);
+      // A chain pulser just built on the working tree's own commit is a fast-forward by construction.
+      if (builtOn !== previous) await this.run(['merge-base', '--is-ancestor', previous, target]);
     } catch (err) {
       throw new PulserError(
         'PULSER_E_GIT_DIVERGED',
@@ -132,7 +137,10 @@ export class GitOpsRepo {
     return this.exclusive(async () => {
       await this.ensureClone();
       const branch = (await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
-      if (branch !== this.branch) await this.run(['checkout', '--quiet', '-B', this.branch, this.remoteRef(this.branch)]);
+      if (branch !== this.branch) {
+        await this.run(['checkout', '--quiet', '-B', this.branch, this.remoteRef(this.branch)]);
+        this.head = null;
+      }
       return this.fastForward(await this.fetchTracked());
     });
   }
@@ -201,15 +209,16 @@ export class GitOpsRepo {
           if (attempt < 4 && /rejected|non-fast-forward|fetch first|stale info|cannot lock ref/i.test(stderr)) continue;
           throw err;
         }
-        await this.run(['update-ref', this.remoteRef(branch), last]);
-        if (tracked) await this.fastForward(last);
+        // The push moved refs/remotes/origin/<branch> too (origin's fetch refspec maps it).
+        this.tips.set(branch, last);
+        if (tracked) await this.fastForward(last, parent);
         return { commits, created };
       }
     });
   }
 
   private async localTip(branch: string): Promise<string | null> {
-    return (await this.run(['rev-parse', '--verify', '--quiet', `${this.remoteRef(branch)}^{commit}`]).catch(() => '')).trim() || null;
+    return this.tips.get(branch) ?? ((await this.run(['rev-parse', '--verify', '--quiet', `${this.remoteRef(branch)}^{commit}`]).catch(() => '')).trim() || null);
   }
 
   /**
