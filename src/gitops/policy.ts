@@ -38,6 +38,18 @@ export function routeKv(policy: Policy, key: string): KvRoute {
   return policy.kv.default;
 }
 
+type Ranged = { range?: [number, number, number] | null };
+
+/** Where the value at `segs` starts, or the key `extra` of the mapping there (an unknown key). */
+function offsetOf(doc: ReturnType<typeof parseDocument>, segs: (string | number)[], extra: string | null): number {
+  const node = doc.getIn(segs, true) as (Ranged & { items?: { key?: Ranged & { value?: unknown } }[] }) | undefined;
+  if (extra !== null) {
+    const key = node?.items?.find((i) => i.key?.value === extra)?.key;
+    if (key?.range) return key.range[0];
+  }
+  return node?.range?.[0] ?? 0;
+}
+
 /** Parses and validates policy text; every problem is reported at once, with its line. */
 export async function parsePolicy(text: string, file = POLICY_FILE): Promise<Policy> {
   const lc = new LineCounter();
@@ -58,8 +70,7 @@ export async function parsePolicy(text: string, file = POLICY_FILE): Promise<Pol
   const problems = (validate.errors ?? []).map((e) => {
     const segs = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
     const extra = e.keyword === 'additionalProperties' ? String((e.params as { additionalProperty: string }).additionalProperty) : null;
-    const node = doc.getIn(extra ? [...segs, extra] : segs, true) as { range?: [number, number, number] } | undefined;
-    const pos = lc.linePos(node?.range?.[0] ?? 0);
+    const pos = lc.linePos(offsetOf(doc, segs, extra));
     const where = [...segs, ...(extra ? [extra] : [])].join('.') || '(root)';
     const what = extra ? 'unknown key' : (e.message ?? 'is invalid');
     return { line: pos.line, col: pos.col, text: `${file}:${pos.line}:${pos.col} ${printable(where)}: ${what}` };
