@@ -138,12 +138,14 @@ export function createPulser(opts: PulserOptions): Pulser {
         return l?.ok ? l.desired.tier : undefined;
       },
       dockerTimeoutMs: opts.dockerTimeoutMs,
+      liveHosts: () => loop.current?.hosts ?? null,
     });
   }
+  const intake = gitops?.routeDeps();
   const routes = () => ({
-    secret: async (source: 'odoo' | 'github') => gitops?.routeDeps().secret(source),
-    dispatch: gitops ? gitops.routeDeps().dispatch : null,
-    github: gitops ? gitops.routeDeps().github : null,
+    secret: async (source: 'odoo' | 'github') => intake?.secret(source),
+    dispatch: intake?.dispatch ?? null,
+    github: intake?.github ?? null,
     metrics,
     log,
   });

@@ -12,6 +12,7 @@ import { asPulserError } from '../errors.ts';
 import { Metrics } from '../metrics.ts';
 import { loadSpecs } from '../spec/load.ts';
 import type { SecretSource } from '../spec/secrets.ts';
+import type { Host } from '../spec/types.gen.ts';
 import type { GitOpsRepo } from './repo.ts';
 import type { GitSource } from './source.ts';
 import type { GitHubHookHandler } from './routes.ts';
@@ -74,6 +75,7 @@ export interface GitHubIntakeDeps {
   /** secret values known to the daemon, masked in comments */
   knownSecrets: () => Iterable<string>;
   log: Logger;
+  liveHosts: () => Map<string, Host> | null;
   dockerTimeoutMs?: number;
 }
 
@@ -144,7 +146,9 @@ export class GitHubIntake implements GitHubHookHandler {
   /** Loads the revision and runs plan passes on a scratch engine: nothing reaches live status or evidence. */
   private async planRevision(dir: string, ev: PullRequestEvent): Promise<{ records: PassRecord[]; secrets: string[] }> {
     const snap = await loadSpecs(dir, { secrets: this.deps.secrets });
-    const drivers = createDrivers(snap.hosts, { timeoutMs: this.deps.dockerTimeoutMs });
+    // Anyone who can open a pull request writes its hosts.yaml: observe only the hosts the
+    // tracked branch declares, so a pull request cannot point pulser at a machine of its choice.
+    const drivers = createDrivers(this.deps.liveHosts() ?? new Map(), { timeoutMs: this.deps.dockerTimeoutMs });
     const secrets = () => [...this.deps.knownSecrets(), ...snap.secretValues];
     const records: PassRecord[] = [];
     try {

@@ -34,6 +34,7 @@ export function branchProblem(name: unknown): string | null {
 
 const SHA = /^[0-9a-f]{40}$/;
 const IMPORT_REF = 'refs/pulser/import';
+export const PUSH_TIMEOUT_MS = 5_000;
 
 export class GitOpsRepo {
   private tail: Promise<unknown> = Promise.resolve();
@@ -69,8 +70,8 @@ export class GitOpsRepo {
     return stripCredentials(this.url);
   }
 
-  private run(args: string[], extra: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<string> {
-    return git(args, { cwd: extra.cwd ?? this.dir, timeoutMs: this.timeoutMs, input: extra.input, env: extra.env });
+  private run(args: string[], extra: { input?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+    return git(args, { cwd: extra.cwd ?? this.dir, timeoutMs: extra.timeoutMs ?? this.timeoutMs, input: extra.input, env: extra.env });
   }
 
   /** Runs `fn` alone on this repository: git operations are serialized, in arrival order. */
@@ -203,7 +204,8 @@ export class GitOpsRepo {
         const commits = await this.chain(parent, edits);
         const last = commits[commits.length - 1] ?? parent;
         try {
-          await this.run(['push', '--quiet', '--porcelain', 'origin', `${last}:refs/heads/${branch}`]);
+          // Dispatches answer within GitHub's and Odoo's budgets: a push that hangs is an error, not a wait.
+          await this.run(['push', '--quiet', '--porcelain', 'origin', `${last}:refs/heads/${branch}`], { timeoutMs: PUSH_TIMEOUT_MS });
         } catch (err) {
           const stderr = String((err as PulserError).details?.stderr ?? '');
           if (attempt < 4 && /rejected|non-fast-forward|fetch first|stale info|cannot lock ref/i.test(stderr)) continue;
