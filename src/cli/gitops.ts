@@ -26,7 +26,7 @@ export const GITOPS_CLI_OPTIONS = {
 } as const;
 
 export const GITOPS_USAGE = `  kv get KEY               print the value of ops/kv/KEY.txt
-  kv set KEY VALUE         write ops/kv/KEY.txt atomically (--commit: commit it like a dispatch, -m via --message)
+  kv set KEY VALUE         write ops/kv/KEY.txt atomically (--commit [--message M]: commit it like a dispatch)
 
 GitOps options (reconcile --watch, kv set --commit):
   --git URL                follow a branch of this repository in a clone of pulser's own ($PULSER_GIT_URL)

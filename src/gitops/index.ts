@@ -15,8 +15,7 @@ import { DeploymentReporter, GitHubIntake } from './github.ts';
 import type { GitOpsRouteDeps } from './routes.ts';
 
 export { GitOpsRepo } from './repo.ts';
-export { KvDispatcher, parseDispatch } from './dispatch.ts';
-export { signBody } from './signature.ts';
+export { KvDispatcher } from './dispatch.ts';
 
 export const SECRET_NAMES = {
   dispatch: 'PULSER_DISPATCH_SECRET',

@@ -1,7 +1,7 @@
 // The tracked git source of the daemon: polls the branch on an interval and on hints (webhooks),
 // and tells the loop when the working clone moved to a new commit. A hint never replaces polling.
 import type { Logger } from '../core/log.ts';
-import { asPulserError, type ErrorRecord } from '../errors.ts';
+import { asPulserError } from '../errors.ts';
 import type { GitOpsRepo, SyncResult } from './repo.ts';
 
 export interface GitSourceOptions {
@@ -17,7 +17,6 @@ export class GitSource {
   private running: Promise<SyncResult | null> | null = null;
   private again: string | null = null;
   private stopped = false;
-  lastError: ErrorRecord | null = null;
   private trigger = 'git poll';
 
   constructor(private readonly opts: GitSourceOptions) {
@@ -54,12 +53,9 @@ export class GitSource {
   private async once(reason: string): Promise<SyncResult | null> {
     this.trigger = reason;
     try {
-      const r = await this.opts.repo.sync();
-      this.lastError = null;
-      return r;
+      return await this.opts.repo.sync();
     } catch (err) {
       const e = asPulserError(err, 'PULSER_E_GIT');
-      this.lastError = e.toJSON();
       this.opts.log.error(`git source ${this.opts.repo.safeUrl} (${this.opts.repo.branch}): ${e.message}`, { code: e.code });
       return null;
     } finally {
