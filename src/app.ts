@@ -19,6 +19,7 @@ import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
 import { Monitor, backupsFromStatus, type MonitorOptions } from './monitor/monitor.ts';
+import { GitOps, type GitOpsOptions } from './gitops/index.ts';
 
 export interface PulserOptions {
   root: string;
@@ -39,6 +40,9 @@ export interface PulserOptions {
   dockerTimeoutMs?: number;
   /** probes, KPIs and alerts: providers and poll intervals */
   monitor?: Partial<Omit<MonitorOptions, 'drivers' | 'metrics' | 'log' | 'stateDir'>>;
+  /** follow a branch of a git repository: `root` is then pulser's own working clone of it, and
+   * evidence and state default to its parent folder */
+  git?: GitOpsOptions;
 }
 
 export interface Pulser {
@@ -52,6 +56,10 @@ export interface Pulser {
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
   server(ready?: () => boolean): FastifyInstance;
+  /** the tracked repository, dispatches and GitHub (with `git` only) */
+  gitops: GitOps | null;
+  /** first sync of the git source (when tracked), then the loop: with `watch`, keeps going */
+  start(watch: boolean): Promise<void>;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
   close(): Promise<void>;
@@ -59,14 +67,17 @@ export interface Pulser {
 
 export function createPulser(opts: PulserOptions): Pulser {
   const root = path.resolve(opts.root);
+  // A tracked clone holds only what is in git: pulser's own files go next to it.
+  const stateHome = opts.git ? path.dirname(root) : root;
   const secretValues = new Set<string>();
   const secretsOf = () => secretValues;
   const log = createLogger({ secrets: secretsOf, level: opts.logLevel, json: opts.logJson, write: opts.logWrite });
   const secrets = new SecretSource({ file: opts.secretsFile, root });
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
+  let gitops: GitOps | null = null;
   const evidence =
-    opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(root, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
-  const stateDir = opts.stateDir ?? path.join(root, '.pulser');
+    opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(stateHome, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
+  const stateDir = opts.stateDir ?? path.join(stateHome, '.pulser');
   const inventory = new Inventory(stateDir);
 
   let drivers: Drivers | null = null;
@@ -74,7 +85,8 @@ export function createPulser(opts: PulserOptions): Pulser {
   let commit = 'uncommitted';
 
   const load = async (): Promise<SpecSnapshot> => {
-    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), specCommit(root)]);
+    // A tracked clone is never edited by hand: its commit is the one the source last applied.
+    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), gitops?.repo.commit ?? specCommit(root)]);
     commit = head;
     for (const s of snap.secretValues) secretValues.add(s);
     const key = canonicalJson([...snap.hosts.entries()]);
@@ -105,6 +117,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     secrets: secretsOf,
     progress: opts.progress,
     commit: async () => commit,
+    observer: opts.git ? { applyStarted: (r) => gitops?.deployments.applyStarted(r), passRecorded: (r) => gitops?.deployments.passRecorded(r) } : undefined,
   });
   const loop = new ReconcileLoop({
     engine,
@@ -118,8 +131,40 @@ export function createPulser(opts: PulserOptions): Pulser {
     },
   });
 
+  if (opts.git) {
+    gitops = new GitOps(opts.git, {
+      dir: root,
+      log,
+      metrics,
+      secrets,
+      maskSecret: (v) => secretValues.add(v),
+      knownSecrets: secretsOf,
+      reconcilers,
+      onCommit: (_r, trigger) => void loop.reload(trigger).catch((err: unknown) => log.error(`reload after ${trigger} failed: ${String(err)}`)),
+      tierOf: (env) => {
+        const l = loop.current?.envs.get(env);
+        return l?.ok ? l.desired.tier : undefined;
+      },
+      dockerTimeoutMs: opts.dockerTimeoutMs,
+      liveHosts: () => loop.current?.hosts ?? null,
+    });
+  }
+  const intake = gitops?.routeDeps();
+  const routes = () => ({
+    secret: async (source: 'odoo' | 'github') => intake?.secret(source),
+    dispatch: intake?.dispatch ?? null,
+    github: intake?.github ?? null,
+    metrics,
+    log,
+  });
+
   return {
     root,
+    gitops,
+    async start(watch) {
+      if (gitops) await gitops.start();
+      await loop.start(watch && !gitops);
+    },
     engine,
     loop,
     metrics,
@@ -128,7 +173,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor, gitops: routes() }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();
@@ -142,6 +187,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     },
     async close() {
       await monitor.stop();
+      await gitops?.stop();
       await loop.stop();
       await drivers?.close();
     },

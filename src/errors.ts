@@ -46,6 +46,17 @@ export const ERRORS = {
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
   // alerts
   PULSER_E_ALERT_WEBHOOK: { class: 'transient', reason: 'AlertWebhookFailed', summary: 'An alert notification could not be delivered to `alerts.webhook.url` after its retries; pulser tries again 30 s later and never drops it.' },
+  // GitOps intake: the tracked git source, signed dispatches, GitHub webhooks and the GitHub App
+  PULSER_E_GIT: { class: 'transient', reason: 'GitFailed', summary: 'A git command failed (remote unreachable, ref missing, push refused). Retried with backoff.' },
+  PULSER_E_GIT_DIVERGED: { class: 'terminal', reason: 'GitDiverged', summary: 'The tracked branch no longer contains the commit pulser applied last (history rewritten). pulser only fast-forwards, never forces: fix the branch or the clone by hand.' },
+  PULSER_E_POLICY_INVALID: { class: 'terminal', reason: 'PolicyInvalid', summary: '`ops/policy.yaml` is not valid YAML or breaks its schema; dispatches are refused until it is fixed.' },
+  PULSER_E_WEBHOOK_SIGNATURE: { class: 'terminal', reason: 'WebhookSignatureInvalid', summary: 'A webhook or dispatch has no signature, a malformed one, or one that does not match its body (HTTP 401).' },
+  PULSER_E_WEBHOOK_REPLAY: { class: 'terminal', reason: 'WebhookReplayed', summary: 'A delivery id (or, without one, a signature) that was already accepted: replays are refused (HTTP 409).' },
+  PULSER_E_WEBHOOK_STALE: { class: 'terminal', reason: 'WebhookStale', summary: 'The signed timestamp of a dispatch is malformed or outside the freshness window (HTTP 401).' },
+  PULSER_E_WEBHOOK_PAYLOAD: { class: 'terminal', reason: 'WebhookPayloadInvalid', summary: 'The body is not JSON of the expected shape, is too large, or has the wrong content type (HTTP 400, 413, 415).' },
+  PULSER_E_WEBHOOK_DISABLED: { class: 'terminal', reason: 'WebhookDisabled', summary: 'The route needs a git source and its HMAC secret (`PULSER_DISPATCH_SECRET`, `PULSER_GITHUB_WEBHOOK_SECRET`), and one is missing (HTTP 503).' },
+  PULSER_E_DISPATCH_INVALID: { class: 'terminal', reason: 'DispatchInvalid', summary: 'A dispatch names an invalid branch or commit message (HTTP 422; bad keys and values use the kv codes).' },
+  PULSER_E_GITHUB_API: { class: 'transient', reason: 'GitHubApiError', summary: 'The GitHub API refused or failed a call (pull request, comment, status, deployment).' },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -57,6 +57,20 @@ export class Metrics {
     labelNames: ['env', 'code', 'class'] as const,
     registers: [this.registry],
   });
+  // GitOps intake: webhooks and Odoo dispatches
+  readonly webhookRequests = new Counter({
+    name: 'pulser_webhook_requests_total',
+    help: 'Webhook and dispatch requests by source (odoo, github) and outcome (accepted, rejected, duplicate, failed).',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly dispatchDuration = new Histogram({
+    name: 'pulser_dispatch_duration_seconds',
+    help: 'Time from receiving a kv dispatch to answering it (after the commit was pushed).',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly info = new Gauge({
     name: 'pulser_info',
     help: 'Always 1; carries the pulser version.',

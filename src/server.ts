@@ -8,6 +8,7 @@ import { PACK_FILES, PASS_ID_PATTERN, ENV_PATTERN } from './evidence/index.ts';
 import { VERSION } from './metrics.ts';
 import type { Monitor } from './monitor/monitor.ts';
 import { monitorRoutes } from './server-monitor.ts';
+import { gitopsRoutes, type GitOpsRouteDeps } from './gitops/routes.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -17,6 +18,8 @@ export interface ServerDeps {
   ready?: () => boolean;
   /** probes, KPIs and alerts: adds them to /api/status, serves the rendered rules and the status page */
   monitor?: Monitor;
+  /** `POST /pulser/git-ops` and `POST /hooks/github` */
+  gitops?: GitOpsRouteDeps;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -67,5 +70,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   if (deps.monitor) app.register(monitorRoutes, { monitor: deps.monitor });
+  if (deps.gitops) void app.register(gitopsRoutes, deps.gitops);
   return app;
 }

@@ -12,6 +12,7 @@ import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
 import { VERSION } from '../metrics.ts';
 import { EvidenceStore } from '../evidence/index.ts';
+import { GITOPS_CLI_OPTIONS, GITOPS_USAGE, cmdKv, gitopsFrom, type GitOpsFlags } from './gitops.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
 
@@ -29,7 +30,7 @@ Commands:
   render alerts|dashboard  Prometheus alerting rules / Grafana dashboard from the alerts sections
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
-
+${GITOPS_USAGE}
 Options:
   --dir DIR                the GitOps root holding environments/ and ops/kv/ (default: current folder)
   --evidence-dir DIR       where evidence packs go (default: DIR/evidence)
@@ -43,7 +44,7 @@ Options:
   -h, --help               this help
 `;
 
-interface Flags {
+interface Flags extends GitOpsFlags {
   dir: string;
   'evidence-dir'?: string;
   'evidence-keep'?: string;
@@ -80,6 +81,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'detailed-exitcode': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL },
         help: { type: 'boolean', short: 'h', default: false },
+        ...GITOPS_CLI_OPTIONS,
       },
     });
   } catch (err) {
@@ -124,7 +126,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
   const progress = createProgress(io.err, Boolean(io.err.isTTY));
   return createPulser({
-    root: path.resolve(flags.dir),
+    ...gitopsFrom(flags),
     evidenceDir: withEvidence ? (flags['evidence-dir'] ?? undefined) : null,
     evidenceKeep: flags['evidence-keep'] === undefined ? undefined : parseCount('--evidence-keep', flags['evidence-keep']),
     secretsFile: flags['secrets-file'],
@@ -226,7 +228,7 @@ async function cmdReconcile(flags: Flags, io: Io): Promise<number> {
   if (flags.once) {
     try {
       await p.recoverInterrupted();
-      await p.loop.start(false);
+      await p.start(false);
       await p.loop.idle();
     } finally {
       await p.close();
@@ -246,7 +248,7 @@ export async function runDaemon(p: Pulser, flags: Flags): Promise<number> {
   await p.recoverInterrupted();
   await app.listen({ host, port });
   p.log.info(`pulser ${VERSION} serving on http://${host}:${port} (metrics, status, evidence); watching ${p.root}`);
-  await p.loop.start(true);
+  await p.start(true);
   await p.monitor.start();
   ready = true;
   return new Promise<number>((resolve) => {
@@ -298,6 +300,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdDemo(flags, io);
       case 'render':
         return await (await import('./render-alerts.ts')).cmdRender(args, { root: path.resolve(flags.dir), secretsFile: flags['secrets-file'] }, io);
+      case 'kv':
+        return await cmdKv(args, flags, io.out);
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }

@@ -31,6 +31,8 @@ export interface EngineDeps {
   /** commit of the spec repository for this pass (`uncommitted` for a plain working tree) */
   commit?: () => Promise<string>;
   progress?: (env: string, message: string) => void;
+  /** told when a pass starts applying and when its record is written (GitHub deployments) */
+  observer?: { applyStarted(rec: PassRecord): void; passRecorded(rec: PassRecord): void };
 }
 
 export interface PassOptions {
@@ -213,6 +215,7 @@ export class Engine {
   private async applyAll(ctx: ReconcileContext, changes: Change[], rec: PassRecord): Promise<boolean> {
     const evidence = this.deps.evidence;
     await evidence?.beginApply(redact(rec, this.deps.secrets()));
+    this.deps.observer?.applyStarted(redact(rec, this.deps.secrets()));
     const blocked = new Map<string, string>();
     let anyFailed = false;
     for (const [index, change] of changes.entries()) {
@@ -271,6 +274,7 @@ export class Engine {
       }
     }
     this.deps.metrics.recordPass(rec, this.reconcilerNames);
+    this.deps.observer?.passRecorded(rec);
     const summaries: Record<string, unknown> = {};
     if (desired) {
       for (const r of this.deps.reconcilers) {
