@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadSpecs } from './spec/load.ts';
 import { SecretSource } from './spec/secrets.ts';
 import type { SpecSnapshot } from './spec/model.ts';
-import { createDrivers, type Drivers } from './drivers/index.ts';
+import { createDrivers, type Drivers, type SshOptions } from './drivers/index.ts';
 import { Engine } from './core/engine.ts';
 import { ReconcileLoop } from './core/loop.ts';
 import { EvidenceStore } from './evidence/index.ts';
@@ -36,6 +36,8 @@ export interface PulserOptions {
   processMetrics?: boolean;
   debounceMs?: number;
   dockerTimeoutMs?: number;
+  /** SSH timeouts, keepalive and reconnect backoff for remote hosts */
+  ssh?: SshOptions;
 }
 
 export interface Pulser {
@@ -75,7 +77,15 @@ export function createPulser(opts: PulserOptions): Pulser {
     const key = canonicalJson([...snap.hosts.entries()]);
     if (!drivers || key !== hostsKey) {
       await drivers?.close();
-      drivers = createDrivers(snap.hosts, { timeoutMs: opts.dockerTimeoutMs });
+      drivers = createDrivers(snap.hosts, {
+        timeoutMs: opts.dockerTimeoutMs,
+        ssh: opts.ssh,
+        secret: async (name) => {
+          const v = await secrets.get(name);
+          if (v !== undefined) secretValues.add(v);
+          return v;
+        },
+      });
       hostsKey = key;
     }
     for (const [name, l] of snap.envs) {

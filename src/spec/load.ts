@@ -132,7 +132,7 @@ let validators: Promise<Validators> | undefined;
 function getValidators(): Promise<Validators> {
   validators ??= (async () => {
     // verbose: the unknown-key message needs the schema of the mapping to suggest a spelling.
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true, discriminator: true });
     formatsModule.default(ajv, ['ipv4']);
     for (const name of ['host', 'hosts', 'environment']) {
       ajv.addSchema(JSON.parse(await readFile(path.join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as AnySchemaObject);

@@ -152,7 +152,12 @@ export interface Database {
 /**
  * A machine environments run on. Declared once in `environments/hosts.yaml` and referenced by name from environments.
  */
-export type Host = LocalHost;
+export type Host = {
+  /**
+   * Host kind: `local`, `ssh` or `digitalocean`.
+   */
+  kind: 'local' | 'ssh' | 'digitalocean';
+} & (LocalHost | SshHost | DigitalOceanHost);
 
 /**
  * `environments/hosts.yaml`: every host environments may run on, by name.
@@ -193,4 +198,129 @@ export interface LocalDocker {
    * Path of the Docker socket. Defaults to `$DOCKER_HOST` (unix://…) or `/var/run/docker.sock`.
    */
   socket?: string;
+}
+/**
+ * A machine reached over SSH: one persistent connection carries Docker API calls, commands and port forwards.
+ */
+export interface SshHost {
+  /**
+   * Host kind.
+   */
+  kind: 'ssh';
+  /**
+   * Host name or IP address.
+   */
+  address: string;
+  /**
+   * SSH port.
+   */
+  port?: number;
+  /**
+   * SSH user (must be allowed to use the Docker socket).
+   */
+  user: string;
+  /**
+   * Private key (OpenSSH or PEM text) as `${secret:NAME}`.
+   */
+  key: string;
+  /**
+   * SHA256 fingerprint of the host's SSH host key, exactly as `ssh-keygen -lf KEY.pub` prints it (`SHA256:…`). A host presenting another key is refused and nothing runs on it.
+   */
+  hostKey: string;
+  docker?: RemoteDocker;
+  /**
+   * This interface was referenced by `SshHost`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How to reach the Docker engine on the host (through the SSH connection).
+ */
+export interface RemoteDocker {
+  /**
+   * Path of the Docker socket on the host.
+   */
+  socket?: string;
+}
+/**
+ * A DigitalOcean droplet, created when missing (with its tags and cloud-init) and then reached over SSH like an `ssh` host. Never deleted unless pruning is on and the destructive change is approved.
+ */
+export interface DigitalOceanHost {
+  /**
+   * Host kind.
+   */
+  kind: 'digitalocean';
+  /**
+   * DigitalOcean API token as `${secret:NAME}`.
+   */
+  token: string;
+  /**
+   * Base URL of the DigitalOcean API.
+   */
+  api?: string;
+  /**
+   * Allow deleting the droplet when the host is no longer declared (still needs approval of the destructive change).
+   */
+  prune?: boolean;
+  droplet: DropletSpec;
+  /**
+   * Address to reach the droplet at. Defaults to its public IPv4 address.
+   */
+  address?: string;
+  /**
+   * SSH port.
+   */
+  port?: number;
+  /**
+   * SSH user.
+   */
+  user: string;
+  /**
+   * Private key (OpenSSH or PEM text) as `${secret:NAME}`.
+   */
+  key: string;
+  /**
+   * SHA256 fingerprint of the host's SSH host key, exactly as `ssh-keygen -lf KEY.pub` prints it (`SHA256:…`). A host presenting another key is refused and nothing runs on it.
+   */
+  hostKey: string;
+  docker?: RemoteDocker;
+  /**
+   * This interface was referenced by `DigitalOceanHost`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The droplet. It is found by name and the `pulser` tag; a droplet is never created twice.
+ */
+export interface DropletSpec {
+  /**
+   * Droplet name (also its host name).
+   */
+  name: string;
+  /**
+   * Size slug, e.g. `s-2vcpu-4gb`.
+   */
+  size: string;
+  /**
+   * Region slug, e.g. `sgp1`.
+   */
+  region: string;
+  /**
+   * Image slug, e.g. `debian-12-x64`.
+   */
+  image: string;
+  /**
+   * Tags put on the droplet (pulser adds `pulser`).
+   */
+  tags?: string[];
+  /**
+   * Ids or fingerprints of SSH keys registered in the DigitalOcean account, installed for root.
+   */
+  sshKeys?: (string | number)[];
+  /**
+   * cloud-init user data. Defaults to a cloud-config that installs and starts Docker (`docker.io`).
+   */
+  userData?: string;
 }

@@ -1,0 +1,76 @@
+// Two remote hosts (own sshd, own dockerd, own network namespace), one environment on each: pulser
+// converges both over one SSH connection per host, and a change to one host's environment touches
+// nothing on the other.
+import t from 'tap';
+import { World, suffix, freePort } from '../helpers/world.ts';
+import { RemoteHosts } from '../helpers/remote-hosts.ts';
+
+const hosts = await RemoteHosts.up('iso', 2);
+t.teardown(() => hosts.down());
+const w = await World.create({ hostsYaml: hosts.hostsYaml() });
+t.teardown(() => w.cleanup());
+const p = w.start();
+
+const a = `a-${suffix()}`;
+const b = `b-${suffix()}`;
+// The same port on both hosts: ports are claimed per host.
+const port = await freePort();
+await w.env(a, { host: 'h1', port, retries: 30 });
+await w.env(b, { host: 'h2', port, retries: 30 });
+
+async function containersOn(host: string, env: string) {
+  return hosts.docker(host).listContainers({ all: true, filters: { label: [`io.pulser.env=${env}`] } });
+}
+
+t.test('each environment is created on its own host, over SSH', async (t) => {
+  const recs = await w.pass();
+  for (const r of recs) t.equal(r.outcome, 'applied', `${r.env}: ${JSON.stringify(r.errors)}`);
+  const onH1 = await containersOn('h1', a);
+  const onH2 = await containersOn('h2', b);
+  t.equal(onH1.length, 1);
+  t.equal(onH2.length, 1);
+  t.equal(onH1[0]!.Image, 'pulser-demo/odoo:17.0.1');
+  t.same(await containersOn('h1', b), [], 'nothing of b on h1');
+  t.same(await containersOn('h2', a), [], 'nothing of a on h2');
+  const probe = await p.drivers().probe('h1', port, '/version.txt', 2000);
+  t.equal(probe.status, 200, 'the published port answers through an SSH forward');
+  t.equal(probe.body.trim(), '17.0.1');
+  t.equal(p.drivers().ssh('h1')!.connects, 1, 'one SSH connection to h1 carried everything');
+  t.equal(p.drivers().ssh('h2')!.connects, 1, 'one SSH connection to h2 carried everything');
+});
+
+t.test("a change to one host's environment touches nothing on the other", async (t) => {
+  const [before] = await containersOn('h2', b);
+  const info = await hosts.docker('h2').getContainer(before!.Id).inspect();
+  const markNs = BigInt(Date.now()) * 1_000_000n;
+  const since = Math.floor(Date.now() / 1000) - 1;
+  await w.kv(`${a}.image_tag`, '17.0.2');
+  const recs = await w.pass();
+  const byEnv = new Map(recs.map((r) => [r.env, r]));
+  t.equal(byEnv.get(a)!.outcome, 'applied', JSON.stringify(byEnv.get(a)!.errors));
+  t.equal(byEnv.get(a)!.plan.changes[0]!.summary, 'image pulser-demo/odoo:17.0.1 → pulser-demo/odoo:17.0.2');
+  t.equal(byEnv.get(b)!.outcome, 'in-sync');
+  t.equal(byEnv.get(b)!.plan.changes.length, 0);
+
+  const probe = await p.drivers().probe('h1', port, '/version.txt', 2000);
+  t.equal(probe.body.trim(), '17.0.2', 'h1 serves the new tag');
+  const probe2 = await p.drivers().probe('h2', port, '/version.txt', 2000);
+  t.equal(probe2.body.trim(), '17.0.1', 'h2 still serves the old one');
+
+  const [after] = await containersOn('h2', b);
+  t.equal(after!.Id, before!.Id, 'same container on h2');
+  const info2 = await hosts.docker('h2').getContainer(after!.Id).inspect();
+  t.equal(info2.State.StartedAt, info.State.StartedAt, 'not restarted');
+  // The engine's own event log of h2: no container was created, started, stopped or renamed.
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const stream = (await hosts.docker('h2').getEvents({ since, until, filters: { type: ['container'] } })) as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  const events = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { Action: string; timeNano: number })
+    .filter((e) => BigInt(e.timeNano) >= markNs);
+  t.same(events.map((e) => e.Action).filter((x) => !x.startsWith('exec_')), [], 'no container events on h2');
+  t.equal((await containersOn('h1', a)).length, 1, 'the previous container on h1 is gone');
+});
