@@ -199,30 +199,34 @@ kill_pidfile() {
   pid=$(read_pid "$1")
   pid_alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for ((k = 0; k < 100; k++)); do pid_alive "$pid" || return 0; sleep 0.1; done
+  for ((k = 0; k < 100; k++)); do pid_alive "$pid" || return 0; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+host_down() {
+  local i=$1 h=$DIR/h$1 nsname p ids
+  nsname=$(ns "$i")
+  sshd_down "$i"
+  if [ -S "$h/docker.sock" ]; then
+    ids=$(env -u DOCKER_CONTEXT docker -H "unix://$h/docker.sock" ps -aq 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || env -u DOCKER_CONTEXT docker -H "unix://$h/docker.sock" rm -f -v $ids >/dev/null 2>&1 || true
+  fi
+  kill_pidfile "$h/docker/dockerd.pid"
+  kill_pidfile "$h/docker/exec/containerd/containerd.pid"
+  if ip netns list | grep -qw "$nsname"; then
+    for p in $(ip netns pids "$nsname" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$nsname" 2>/dev/null || true
+  fi
+  ip link del "pv$TAG$i" 2>/dev/null || true
+}
+
 cmd_down() {
-  local count i h nsname p
+  local count i
   count=$(cat "$DIR/count" 2>/dev/null || echo 0)
-  for ((i = 1; i <= count; i++)); do
-    h=$DIR/h$i
-    nsname=$(ns "$i")
-    sshd_down "$i"
-    if [ -S "$h/docker.sock" ]; then
-      ids=$(env -u DOCKER_CONTEXT docker -H "unix://$h/docker.sock" ps -aq 2>/dev/null || true)
-      # shellcheck disable=SC2086
-      [ -z "$ids" ] || env -u DOCKER_CONTEXT docker -H "unix://$h/docker.sock" rm -f -v $ids >/dev/null 2>&1 || true
-    fi
-    kill_pidfile "$h/docker/dockerd.pid"
-    kill_pidfile "$h/docker/exec/containerd/containerd.pid"
-    if ip netns list | grep -qw "$nsname"; then
-      for p in $(ip netns pids "$nsname" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-      ip netns del "$nsname" 2>/dev/null || true
-    fi
-    ip link del "pv$TAG$i" 2>/dev/null || true
-  done
+  # Hosts stop in parallel: each engine takes a moment to shut down.
+  for ((i = 1; i <= count; i++)); do host_down "$i" & done
+  wait
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$DIR" ]; then
     awk -v r="$DIR/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -235,7 +239,14 @@ exec 8>"$ROOT.hosts-$NAME.lock"
 case "$cmd" in
   up) mkdir -p "$ROOT"; flock -w 180 -x 8 || die "locked"; cmd_up "${3:-2}" ;;
   down) flock -w 180 -x 8 || die "locked"; cmd_down ;;
-  link) ip link set "pv$TAG${3:?host index}" "${4:?up|down}" ;;
+  link)
+    ip link set "pv$TAG${3:?host index}" "${4:?up|down}"
+    # Back up: wait until the host answers on its SSH port again (neighbour entries recover).
+    if [ "$4" = up ]; then
+      addr=$(host_addr "$3")
+      for ((k = 0; k < 100; k++)); do timeout 1 bash -c "</dev/tcp/$addr/22" 2>/dev/null && break; sleep 0.1; done
+    fi
+    ;;
   sshd) case "${4:-}" in stop) sshd_down "${3:?}" ;; start) sshd_up "${3:?}" ;; *) die "sshd NAME I stop|start" ;; esac ;;
   drop) drop_sessions "${3:?host index}" ;;
   rekey)
