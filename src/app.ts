@@ -18,6 +18,7 @@ import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
+import { createLogReader, type LogReader } from './logs/index.ts';
 
 export interface PulserOptions {
   root: string;
@@ -49,6 +50,8 @@ export interface Pulser {
   log: Logger;
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
+  /** reads an environment's container log (the log explorer) */
+  logs: LogReader;
   server(ready?: () => boolean): FastifyInstance;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
@@ -120,6 +123,8 @@ export function createPulser(opts: PulserOptions): Pulser {
     },
   });
 
+  const logs = createLogReader({ snapshot: async () => loop.current ?? (await load()), desiredFor: (l) => engine.desiredFor(l), drivers: currentDrivers });
+
   return {
     root,
     engine,
@@ -129,7 +134,8 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready }),
+    logs,
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, logs }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();

@@ -6,6 +6,8 @@ import type { StatusBoard } from './core/status.ts';
 import type { EvidenceStore } from './evidence/index.ts';
 import { PACK_FILES, PASS_ID_PATTERN, ENV_PATTERN } from './evidence/index.ts';
 import { VERSION } from './metrics.ts';
+import type { LogReader } from './logs/index.ts';
+import { logsRoutes } from './http/logs.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -13,6 +15,8 @@ export interface ServerDeps {
   evidence: EvidenceStore | null;
   /** false while the daemon is starting or shutting down */
   ready?: () => boolean;
+  /** the log explorer (GET /api/logs/:env) */
+  logs?: LogReader;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -61,6 +65,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const type = CONTENT_TYPES[file] ?? 'application/json; charset=utf-8';
     return reply.type(type).send(text);
   });
+
+  if (deps.logs) app.register(logsRoutes, { logs: deps.logs });
 
   return app;
 }

@@ -181,6 +181,33 @@ export class DockerDriver {
   }
 
   /**
+   * A container's log as the engine sends it (multiplexed frames unless the container has a TTY),
+   * streamed rather than buffered. `since`/`until` are unix seconds; the caller ends the stream and
+   * may abort it with `signal`.
+   */
+  async logStream(id: string, opts: { since?: number; until?: number; signal?: AbortSignal } = {}): Promise<NodeJS.ReadableStream> {
+    const options: Record<string, unknown> = { stdout: true, stderr: true, follow: false };
+    if (opts.since !== undefined) options.since = opts.since;
+    if (opts.until !== undefined) options.until = opts.until;
+    return this.call(`logs ${id.slice(0, 12)}`, () =>
+      new Promise<NodeJS.ReadableStream>((resolve, reject) => {
+        this.client.modem.dial(
+          {
+            path: `/containers/${id}/logs?`,
+            method: 'GET',
+            // isStream: the body is handed over as it arrives instead of being collected.
+            isStream: true,
+            abortSignal: opts.signal,
+            statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+            options,
+          },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
+        );
+      }),
+    );
+  }
+
+  /**
    * An engine call that changes containers. The shared listing is dropped before it and again once
    * it has finished: a listing another observer started while the call was under way may predate it.
    */

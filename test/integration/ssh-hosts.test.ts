@@ -74,3 +74,12 @@ t.test("a change to one host's environment touches nothing on the other", async 
   t.same(events.map((e) => e.Action).filter((x) => !x.startsWith('exec_')), [], 'no container events on h2');
   t.equal((await containersOn('h1', a)).length, 1, 'the previous container on h1 is gone');
 });
+
+t.test('the log explorer reads a remote container over the same connection', async (t) => {
+  const res = await p.logs(a, { grep: 'Odoo version', n: '5' });
+  t.equal(res.host, 'h1');
+  t.equal(res.records.length, 1);
+  t.equal(res.records[0]!.message, 'Odoo version 17.0.2');
+  t.equal(res.records[0]!.level, 'INFO');
+  t.equal(p.drivers().ssh('h1')!.connects, 1);
+});
