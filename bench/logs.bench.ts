@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
 import { ensureDemoImages } from '../src/demo/images.ts';
-import { createDrivers, LABEL } from '../src/drivers/index.ts';
+import { createDrivers, defaultDockerSocket, LABEL } from '../src/drivers/index.ts';
 import { readEnvLogs, parseLogQuery } from '../src/logs/index.ts';
 import { forEachDockerLogLine } from '../src/logs/stream.ts';
 import type { DesiredEnv } from '../src/spec/model.ts';
@@ -36,7 +36,7 @@ const c = await docker.createContainer({
   Labels: { [LABEL.managedBy]: 'pulser', [LABEL.env]: env, [LABEL.service]: 'odoo' },
 });
 const dir = await mkdtemp(path.join(tmpdir(), 'pulser-bench-logs-'));
-const drivers = createDrivers(new Map<string, Host>([['local', { kind: 'local', docker: { socket: docker.modem.socketPath as string } }]]));
+const drivers = createDrivers(new Map<string, Host>([['local', { kind: 'local', docker: { socket: defaultDockerSocket() } }]]));
 try {
   const tar = pack();
   tar.entry({ name: 'odoo.log' }, log.text);
