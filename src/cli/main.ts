@@ -27,6 +27,7 @@ Commands:
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
   status                   in-sync state, drift, running image and last pass of every environment
   logs <env> [service]     the last records of an environment's Odoo log (\`pulser logs --help\`)
+  run <env> <template> …   a template of ops/templates.yaml (\`pulser run --list\`, \`pulser run --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 
@@ -266,6 +267,7 @@ async function cmdDemo(flags: Flags, io: Io): Promise<number> {
 /** Commands with flags of their own, each in its own file. */
 const OWN_COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   logs: async (a, io) => (await import('./logs.ts')).cmdLogs(a, io),
+  run: async (a, io) => (await import('./run.ts')).cmdRun(a, io),
 };
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

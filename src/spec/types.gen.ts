@@ -324,3 +324,105 @@ export interface DropletSpec {
    */
   userData?: string;
 }
+
+/**
+ * `ops/templates.yaml`: the only commands `pulser run` executes. Each template is a fixed argv (or read-only SQL) with named, typed parameters, allowed on some tiers, with a timeout. Parameters are substituted into single argv elements (`{{name}}`), never into a shell string.
+ */
+export interface TemplatesFile {
+  /**
+   * Templates by name (lower-case letters, digits and dashes).
+   */
+  templates: {
+    [k: string]: RunTemplate;
+  };
+  /**
+   * This interface was referenced by `TemplatesFile`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface RunTemplate {
+  /**
+   * What the template does, shown by `pulser run --list`.
+   */
+  description: string;
+  /**
+   * `exec`: argv inside the environment's Odoo container (docker exec). `host`: argv on the host (over SSH for remote hosts). `sql`: read-only SQL on the environment's database. `restart`: restart the Odoo container. `status`: the Odoo container's state. `logs`: the last error records of the Odoo log.
+   */
+  kind: 'exec' | 'host' | 'sql' | 'restart' | 'status' | 'logs';
+  /**
+   * argv for `exec` and `host`. An element may hold `{{param}}`, `{{db}}` or `{{env}}`; each stays one literal argument.
+   *
+   * @minItems 1
+   */
+  command?: [string, ...string[]];
+  /**
+   * One read-only statement for `sql`, with `$1`, `$2`… placeholders.
+   */
+  sql?: string;
+  /**
+   * Values of `$1`, `$2`… (same `{{…}}` substitution as `command`).
+   */
+  sqlParams?: string[];
+  /**
+   * Named parameters, given as `name=value` on the command line.
+   */
+  params?: {
+    [k: string]: RunTemplateParam;
+  };
+  /**
+   * Tiers of the environments the template may run on.
+   *
+   * @minItems 1
+   */
+  tiers: [
+    'production' | 'staging' | 'development' | 'preview',
+    ...('production' | 'staging' | 'development' | 'preview')[]
+  ];
+  /**
+   * Time after which the process is killed (at most 5m).
+   */
+  timeout?: string;
+  /**
+   * Bytes of output kept (the rest is dropped and the run marked truncated).
+   */
+  maxOutput?: number;
+  /**
+   * This interface was referenced by `RunTemplate`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface RunTemplateParam {
+  /**
+   * `string` or `integer`.
+   */
+  type: 'string' | 'integer';
+  description?: string;
+  /**
+   * The allowed values.
+   *
+   * @minItems 1
+   */
+  enum?: [string | number, ...(string | number)[]];
+  /**
+   * Regular expression the whole value must match (strings).
+   */
+  pattern?: string;
+  /**
+   * Longest string accepted.
+   */
+  maxLength?: number;
+  /**
+   * Smallest integer accepted.
+   */
+  minimum?: number;
+  /**
+   * Largest integer accepted.
+   */
+  maximum?: number;
+  /**
+   * Value when the parameter is not given (otherwise it is required).
+   */
+  default?: string | number;
+}
