@@ -99,6 +99,12 @@ export class DockerDriver {
     this.snapshotAt = 0;
   }
 
+  /** The engine's version (`20.10.24`…). */
+  async version(): Promise<string> {
+    const v = await this.call('version', () => this.client.version());
+    return v.Version;
+  }
+
   async ping(): Promise<void> {
     await this.call('ping', () => this.client.ping());
   }

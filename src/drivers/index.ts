@@ -2,6 +2,7 @@
 // use this machine's socket and network; ssh and digitalocean hosts go through one persistent SSH
 // connection each, so reconcilers never know which kind of host they work on.
 import net from 'node:net';
+import { readFile, statfs } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
@@ -10,11 +11,11 @@ import { PulserError } from '../errors.ts';
 import { parseReferences } from '../spec/load.ts';
 import { DockerDriver, type DockerDriverOptions } from './docker.ts';
 import { probeHttp, type ProbeResult } from './http.ts';
-import { asSocketLike, SshConnection, type ExecOptions, type ExecResult, type SshOptions } from './ssh.ts';
+import { asSocketLike, SshConnection, type ExecOptions, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
-export { SshConnection, sshFingerprint, remoteCommand, shellQuote, type ExecResult, type SshOptions } from './ssh.ts';
+export { SshConnection, sshFingerprint, remoteCommand, shellQuote, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
 
 export type LocalHostSpec = Extract<Host, { kind: 'local' }>;
 export type RemoteHostSpec = Extract<Host, { kind: 'ssh' | 'digitalocean' }>;
@@ -26,14 +27,20 @@ export interface Drivers {
   /**
    * A TCP stream to `address:port` as seen from the host: `net.connect` on a local host, an SSH
    * `forwardOut` on a remote one. The stream is connected when the promise resolves; the caller
-   * ends it. Rejects with a coded error (PULSER_E_SSH_*, PULSER_E_TIMEOUT, PULSER_E_DOCKER_UNREACHABLE).
+   * ends it. Rejects with a coded error (PULSER_E_SSH_UNREACHABLE, PULSER_E_SSH_CHANNEL, PULSER_E_TIMEOUT, PULSER_E_DOCKER_UNREACHABLE…).
    * The PostgreSQL client connects through here (`pg`'s `stream` option).
    */
   tcp(host: string, address: string, port: number): Promise<Duplex>;
   /** Runs argv on the host itself (never through a shell built from input), killed at its timeout. */
   exec(host: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Sizes of the file system holding `path` on the host (no process started: statfs / SFTP statvfs). */
+  fsStats(host: string, path: string): Promise<FsStats>;
+  /** A small file of the host, such as /proc/meminfo (read directly or over SFTP). */
+  readHostFile(host: string, path: string): Promise<string>;
   /** The SSH connection of a remote host (null for a local one). */
   ssh(host: string): SshConnection | null;
+  /** Resolves a `${secret:NAME}` field of hosts.yaml (an API token…). */
+  secret(ref: string, what: string): Promise<string>;
   /** Where a droplet turned out to be: its address, once the DigitalOcean API reported it. */
   learnAddress(host: string, address: string): void;
   hostNames(): string[];
@@ -184,7 +191,19 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
       if (!conn) return execLocal(argv, execOpts);
       return conn.exec(argv, execOpts);
     },
+    async fsStats(name, path) {
+      const conn = sshOf(name);
+      if (conn) return conn.statvfs(path);
+      const s = await statfs(path);
+      return { totalBytes: s.blocks * s.bsize, freeBytes: s.bfree * s.bsize, availableBytes: s.bavail * s.bsize };
+    },
+    async readHostFile(name, path) {
+      const conn = sshOf(name);
+      if (conn) return conn.readFile(path);
+      return readFile(path, 'utf8');
+    },
     ssh: (name) => sshOf(name),
+    secret: (ref, what) => resolveSecretRef(ref, opts.secret, what),
     learnAddress(name, address) {
       learned.set(name, address);
       const c = conns.get(name);

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { PulserError } from '../errors.ts';
 
 export interface SshTarget {
@@ -66,6 +66,15 @@ export function remoteCommand(argv: readonly string[]): string {
 interface Live {
   client: Client;
   closed: boolean;
+  /** one SFTP session per connection, for reading facts without starting processes */
+  sftp?: Promise<SFTPWrapper>;
+}
+
+/** File system sizes as `statvfs` gives them, in bytes. */
+export interface FsStats {
+  totalBytes: number;
+  freeBytes: number;
+  availableBytes: number;
 }
 
 export class SshConnection {
@@ -219,6 +228,55 @@ export class SshConnection {
         reject(new PulserError('PULSER_E_SSH_UNREACHABLE', `${this.where()}: ${what} failed: ${(err as Error).message}`, { cause: err }));
       }
     });
+  }
+
+  private async sftpSession(): Promise<SFTPWrapper> {
+    const client = await this.connection();
+    const live = this.live;
+    if (live && live.client === client && live.sftp) return live.sftp;
+    const p = this.withTimeout('open SFTP', new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(new PulserError('PULSER_E_SSH_CHANNEL', `${this.where()}: SFTP failed: ${err.message}`, { cause: err })) : resolve(sftp)))));
+    if (live && live.client === client) {
+      live.sftp = p;
+      p.catch(() => {
+        if (live.sftp === p) live.sftp = undefined;
+      });
+    }
+    return p;
+  }
+
+  private withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.drop();
+        reject(new PulserError('PULSER_E_TIMEOUT', `${this.where()}: ${what} did not answer within ${this.o.operationTimeoutMs} ms`));
+      }, this.o.operationTimeoutMs);
+    });
+    return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  }
+
+  /** Sizes of the file system holding `path` (SFTP statvfs: no process is started on the host). */
+  async statvfs(path: string): Promise<FsStats> {
+    const sftp = await this.sftpSession();
+    const info = await this.withTimeout(
+      `statvfs ${path}`,
+      new Promise<Record<'f_bsize' | 'f_frsize' | 'f_blocks' | 'f_bfree' | 'f_bavail', number | bigint>>((resolve, reject) =>
+        sftp.ext_openssh_statvfs(path, (err, fs) => (err ? reject(new PulserError('PULSER_E_SSH_CHANNEL', `${this.where()}: statvfs ${path}: ${err.message}`, { cause: err })) : resolve(fs))),
+      ),
+    );
+    const n = (v: number | bigint) => Number(v);
+    const unit = n(info.f_frsize) || n(info.f_bsize);
+    return { totalBytes: n(info.f_blocks) * unit, freeBytes: n(info.f_bfree) * unit, availableBytes: n(info.f_bavail) * unit };
+  }
+
+  /** A small file of the host (SFTP), e.g. /proc/meminfo. */
+  async readFile(path: string): Promise<string> {
+    const sftp = await this.sftpSession();
+    const buf = await this.withTimeout(
+      `read ${path}`,
+      new Promise<Buffer>((resolve, reject) => sftp.readFile(path, (err, data) => (err ? reject(new PulserError('PULSER_E_SSH_CHANNEL', `${this.where()}: reading ${path}: ${err.message}`, { cause: err })) : resolve(data)))),
+    );
+    return buf.toString('utf8');
   }
 
   /** A stream to a unix socket on the host (the Docker socket). */

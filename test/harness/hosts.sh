@@ -125,6 +125,7 @@ AllowTcpForwarding yes
 ClientAliveInterval 5
 MaxStartups 100
 MaxSessions 100
+Subsystem sftp internal-sftp
 EOF
   sshd_up "$i"
 

@@ -3,7 +3,8 @@
 // nothing on the other.
 import t from 'tap';
 import { World, suffix, freePort } from '../helpers/world.ts';
-import { RemoteHosts } from '../helpers/remote-hosts.ts';
+import { RemoteHosts, KEY_SECRET } from '../helpers/remote-hosts.ts';
+import { DigitalOceanStandIn } from '../helpers/do-server.ts';
 
 const hosts = await RemoteHosts.up('iso', 2);
 t.teardown(() => hosts.down());
@@ -82,4 +83,55 @@ t.test('the log explorer reads a remote container over the same connection', asy
   t.equal(res.records[0]!.message, 'Odoo version 17.0.2');
   t.equal(res.records[0]!.level, 'INFO');
   t.equal(p.drivers().ssh('h1')!.connects, 1);
+});
+
+t.test('host facts reach status and metrics', async (t) => {
+  const facts = (p.engine.status.get(a)!.facts.hosts as { facts: { dockerVersion: string; diskUsedRatio: number; memTotalBytes: number } }).facts;
+  t.match(facts.dockerVersion, /^\d+\.\d+/);
+  t.ok(facts.diskUsedRatio > 0 && facts.diskUsedRatio < 1, `disk ${facts.diskUsedRatio}`);
+  t.ok(facts.memTotalBytes > 0);
+  const text = await p.metrics.registry.metrics();
+  t.match(text, /pulser_host_up\{host="h1"\} 1/);
+  t.match(text, /pulser_host_up\{host="h2"\} 1/);
+  t.match(text, /pulser_host_disk_used_ratio\{host="h1"\} 0\.\d+/);
+});
+
+t.test('a digitalocean host: one droplet created for two environments, then reached over SSH', async (t) => {
+  const api = new DigitalOceanStandIn();
+  await api.start();
+  t.teardown(() => api.stop());
+  // The droplet the stand-in hands out is h2: a real machine with sshd and dockerd.
+  const h2 = hosts.get('h2');
+  api.nextAddress = h2.address;
+  process.env.PULSER_TEST_DO_TOKEN = api.token;
+  const doYaml = [
+    '  do1:',
+    '    kind: digitalocean',
+    `    api: ${api.url}`,
+    '    token: ${secret:PULSER_TEST_DO_TOKEN}',
+    '    droplet: { name: odoo-test-1, size: s-1vcpu-1gb, region: sgp1, image: debian-12-x64, tags: [env-test] }',
+    '    user: root',
+    `    key: \${secret:${KEY_SECRET}}`,
+    `    hostKey: ${h2.fingerprint}`,
+    `    docker: { socket: ${h2.dockerSocket} }`,
+  ].join('\n');
+  await w.writeFile('environments/hosts.yaml', hosts.hostsYaml() + doYaml + '\n');
+  const d1 = `d1-${suffix()}`;
+  const d2 = `d2-${suffix()}`;
+  await w.env(d1, { host: 'do1', port: port + 1 });
+  await w.env(d2, { host: 'do1', port: port + 2 });
+  const recs = await w.pass();
+  for (const r of recs) t.ok(r.outcome === 'applied' || r.outcome === 'in-sync', `${r.env}: ${r.outcome} ${JSON.stringify(r.errors)}`);
+  const creates = api.exchanges.filter((e) => e.method === 'POST');
+  t.equal(creates.length, 1, 'one droplet created for two environments');
+  t.same((creates[0]!.requestBody as { tags: string[] }).tags, ['pulser', 'env-test']);
+  t.match((creates[0]!.requestBody as { user_data: string }).user_data, /docker\.io/);
+  t.equal(api.droplets.size, 1);
+  t.equal((await containersOn('h2', d1)).length, 1, 'the environment runs on the droplet');
+  t.equal((await containersOn('h2', d2)).length, 1);
+  const again = await w.pass();
+  for (const r of again) t.equal(r.outcome, 'in-sync', `${r.env}: ${JSON.stringify(r.errors)}`);
+  t.equal(api.exchanges.filter((e) => e.method === 'POST').length, 1, 'no second create');
+  t.same(api.violations, [], 'every exchange followed the DigitalOcean API description');
+  t.match(await p.metrics.registry.metrics(), /pulser_host_up\{host="do1"\} 1/);
 });
