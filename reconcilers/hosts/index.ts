@@ -59,6 +59,8 @@ async function observe(ctx: ReconcileContext): Promise<HostsObserved> {
     if (!spec.address) drivers.learnAddress(desired.hostName, d.address!);
   }
   try {
+    // Reachability is checked on every observation; the facts may come from a few seconds ago.
+    await drivers.docker(desired.hostName).ping();
     out.facts = await hostFacts(drivers, desired.hostName);
   } catch (err) {
     ctx.metrics?.recordHost(desired.hostName, false, null);

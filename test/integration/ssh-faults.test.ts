@@ -50,10 +50,12 @@ t.test('sshd stopped: a transient error, then the next pass converges', async (t
   t.equal(down!.outcome, 'failed');
   t.equal(down!.errors[0]!.code, 'PULSER_E_SSH_UNREACHABLE', JSON.stringify(down!.errors));
   t.equal(down!.errors[0]!.class, 'transient');
+  t.match(await p.metrics.registry.metrics(), /pulser_host_up\{host="h1"\} 0/, 'the host is reported down');
   await hosts.sshd('h1', 'start');
   const [up] = await w.pass(env);
   t.equal(up!.outcome, 'applied', JSON.stringify(up!.errors));
   t.equal(await served(), '17.0.2');
+  t.match(await p.metrics.registry.metrics(), /pulser_host_up\{host="h1"\} 1/, 'and up again');
 });
 
 t.test('the link goes down in the middle of a rollout: transient error, the next pass finishes it', async (t) => {
