@@ -244,7 +244,7 @@ export interface RemoteDocker {
   socket?: string;
 }
 /**
- * A DigitalOcean droplet, created when missing (with its tags and cloud-init) and then reached over SSH like an `ssh` host. Never deleted unless pruning is on and the destructive change is approved.
+ * A DigitalOcean droplet, created when missing (with its tags and cloud-init) and then reached over SSH like an `ssh` host. pulser never deletes a droplet.
  */
 export interface DigitalOceanHost {
   /**
@@ -259,10 +259,6 @@ export interface DigitalOceanHost {
    * Base URL of the DigitalOcean API.
    */
   api?: string;
-  /**
-   * Allow deleting the droplet when the host is no longer declared (still needs approval of the destructive change).
-   */
-  prune?: boolean;
   droplet: DropletSpec;
   /**
    * Address to reach the droplet at. Defaults to its public IPv4 address.

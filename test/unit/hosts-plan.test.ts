@@ -9,7 +9,6 @@ const doHost = {
   kind: 'digitalocean',
   token: '${secret:DO_TOKEN}',
   api: 'https://api.digitalocean.com',
-  prune: false,
   droplet: { name: 'odoo-sgp-1', size: 's-2vcpu-4gb', region: 'sgp1', image: 'debian-12-x64', tags: ['env:prod', 'pulser'], sshKeys: [12345] },
   user: 'root',
   key: '${secret:SSH_KEY}',
