@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadSpecs } from './spec/load.ts';
 import { SecretSource } from './spec/secrets.ts';
 import type { SpecSnapshot } from './spec/model.ts';
-import { createDrivers, type Drivers } from './drivers/index.ts';
+import { createDrivers, type Drivers, type SshOptions } from './drivers/index.ts';
 import { Engine } from './core/engine.ts';
 import { ReconcileLoop } from './core/loop.ts';
 import { EvidenceStore } from './evidence/index.ts';
@@ -20,6 +20,7 @@ import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
 import { Monitor, backupsFromStatus, type MonitorOptions } from './monitor/monitor.ts';
 import { GitOps, type GitOpsOptions } from './gitops/index.ts';
+import { createLogReader, type LogReader } from './logs/index.ts';
 
 export interface PulserOptions {
   root: string;
@@ -43,6 +44,8 @@ export interface PulserOptions {
   /** follow a branch of a git repository: `root` is then pulser's own working clone of it, and
    * evidence and state default to its parent folder */
   git?: GitOpsOptions;
+  /** SSH timeouts, keepalive and reconnect backoff for remote hosts */
+  ssh?: SshOptions;
 }
 
 export interface Pulser {
@@ -55,6 +58,8 @@ export interface Pulser {
   log: Logger;
   load(): Promise<SpecSnapshot>;
   drivers(): Drivers;
+  /** reads an environment's container log (the log explorer) */
+  logs: LogReader;
   server(ready?: () => boolean): FastifyInstance;
   /** the tracked repository, dispatches and GitHub (with `git` only) */
   gitops: GitOps | null;
@@ -92,7 +97,15 @@ export function createPulser(opts: PulserOptions): Pulser {
     const key = canonicalJson([...snap.hosts.entries()]);
     if (!drivers || key !== hostsKey) {
       await drivers?.close();
-      drivers = createDrivers(snap.hosts, { timeoutMs: opts.dockerTimeoutMs });
+      drivers = createDrivers(snap.hosts, {
+        timeoutMs: opts.dockerTimeoutMs,
+        ssh: opts.ssh,
+        secret: async (name) => {
+          const v = await secrets.get(name);
+          if (v !== undefined) secretValues.add(v);
+          return v;
+        },
+      });
       hostsKey = key;
     }
     for (const [name, l] of snap.envs) {
@@ -157,6 +170,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     metrics,
     log,
   });
+  const logs = createLogReader({ snapshot: async () => loop.current ?? (await load()), desiredFor: (l) => engine.desiredFor(l), drivers: currentDrivers });
 
   return {
     root,
@@ -173,7 +187,8 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor, gitops: routes() }),
+    logs,
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor, gitops: routes(), logs }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();

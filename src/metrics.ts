@@ -104,6 +104,25 @@ export class Metrics {
     return out;
   }
 
+  // Hosts (set by the hosts reconciler whenever it observes a host)
+  readonly hostUp = new Gauge({
+    name: 'pulser_host_up',
+    help: '1 when the host answered its last observation (SSH and Docker), 0 when it did not',
+    labelNames: ['host'],
+    registers: [this.registry],
+  });
+  readonly hostDiskUsedRatio = new Gauge({
+    name: 'pulser_host_disk_used_ratio',
+    help: 'Used fraction of the root file system of the host',
+    labelNames: ['host'],
+    registers: [this.registry],
+  });
+
+  recordHost(host: string, up: boolean, diskUsedRatio: number | null): void {
+    this.hostUp.set({ host }, up ? 1 : 0);
+    if (diskUsedRatio !== null) this.hostDiskUsedRatio.set({ host }, diskUsedRatio);
+  }
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.info.set({ version: VERSION }, 1);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pulser_' });

@@ -9,6 +9,8 @@ import { VERSION } from './metrics.ts';
 import type { Monitor } from './monitor/monitor.ts';
 import { monitorRoutes } from './server-monitor.ts';
 import { gitopsRoutes, type GitOpsRouteDeps } from './gitops/routes.ts';
+import type { LogReader } from './logs/index.ts';
+import { logsRoutes } from './http/logs.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -20,6 +22,8 @@ export interface ServerDeps {
   monitor?: Monitor;
   /** `POST /pulser/git-ops` and `POST /hooks/github` */
   gitops?: GitOpsRouteDeps;
+  /** the log explorer (GET /api/logs/:env) */
+  logs?: LogReader;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -71,5 +75,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   if (deps.monitor) app.register(monitorRoutes, { monitor: deps.monitor });
   if (deps.gitops) void app.register(gitopsRoutes, deps.gitops);
+  if (deps.logs) app.register(logsRoutes, { logs: deps.logs });
+
   return app;
 }

@@ -37,8 +37,15 @@ export async function ownedContainersByEnv(docker: DockerDriver): Promise<Map<st
 
 async function observe(ctx: ReconcileContext): Promise<ContainersObserved> {
   const { desired, drivers } = ctx;
-  const docker = drivers.docker(desired.hostName);
-  const { mine: containers, holder: nameHolder } = sortOut(await docker.containers(), desired.name);
+  let all: ContainerSummary[];
+  try {
+    all = await drivers.docker(desired.hostName).containers();
+  } catch (err) {
+    // A droplet that does not exist yet has no containers; the hosts reconciler creates it first.
+    if (err instanceof PulserError && err.code === 'PULSER_E_DROPLET_NOT_READY') return { host: desired.hostName, containers: [], nameHolder: null, probe: null };
+    throw err;
+  }
+  const { mine: containers, holder: nameHolder } = sortOut(all, desired.name);
   // An unfinished rollout (more than one container) is the only case where observing needs the
   // new container's health; a single container, the usual case, costs no design and no probe.
   let probe: ProbeResult | null = null;
@@ -230,7 +237,7 @@ async function applyRemove(ctx: ReconcileContext, op: Record<string, unknown>): 
 
 export const containers: Reconciler<ContainersObserved> = {
   name: RECONCILER,
-  dependsOn: [],
+  dependsOn: ['hosts'],
   observe,
   plan: (desired, observed) => planContainers(desired, observed),
   summarize(observed) {

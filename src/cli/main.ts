@@ -28,6 +28,8 @@ Commands:
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
   status                   in-sync state, drift, running image and last pass of every environment
   render alerts|dashboard  Prometheus alerting rules / Grafana dashboard from the alerts sections
+  logs <env> [service]     the last records of an environment's Odoo log (\`pulser logs --help\`)
+  run <env> <template> …   a template of ops/templates.yaml (\`pulser run --list\`, \`pulser run --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 ${GITOPS_USAGE}
@@ -274,8 +276,16 @@ async function cmdDemo(flags: Flags, io: Io): Promise<number> {
   return runDaemon(makePulser(flags, io, true), flags);
 }
 
+/** Commands with flags of their own, each in its own file. */
+const OWN_COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
+  logs: async (a, io) => (await import('./logs.ts')).cmdLogs(a, io),
+  run: async (a, io) => (await import('./run.ts')).cmdRun(a, io),
+};
+
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
+    const own = OWN_COMMANDS[argv[0] ?? ''];
+    if (own) return await own(argv.slice(1), io);
     const { command, args, flags } = parse(argv);
     if (flags.help || command === 'help') {
       io.out(USAGE);

@@ -93,6 +93,7 @@ export class Engine {
       log: this.deps.log.child({ env: desired.name }),
       progress: (m) => this.deps.progress?.(desired.name, m),
       signal: signal ?? new AbortController().signal,
+      metrics: this.deps.metrics,
     };
   }
 

@@ -4,6 +4,7 @@ import type { DesiredEnv } from '../spec/model.ts';
 import type { ErrorRecord } from '../errors.ts';
 import type { Drivers } from '../drivers/index.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from '../metrics.ts';
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'run';
 export type ChangeRisk = 'safe' | 'disruptive' | 'destructive';
@@ -56,6 +57,8 @@ export interface ReconcileContext {
   /** progress of long steps: shown live on a TTY, as plain lines otherwise */
   progress: (message: string) => void;
   signal: AbortSignal;
+  /** for reconcilers that export what they observe (host facts) */
+  metrics?: Metrics;
 }
 
 export interface Reconciler<Observed = unknown> {

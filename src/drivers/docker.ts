@@ -2,6 +2,7 @@
 // snapshot of the host's containers is shared by every environment observed in the same moment,
 // so a pass over many environments lists each host once.
 import Docker from 'dockerode';
+import { Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { PulserError } from '../errors.ts';
 
@@ -25,6 +26,15 @@ export interface ContainerSummary {
   /** seconds since epoch */
   created: number;
   ports: { ip?: string; privatePort: number; publicPort?: number; type: string }[];
+}
+
+export interface ExecOutcome {
+  exitCode: number | null;
+  /** stdout and stderr interleaved, at most maxOutputBytes */
+  output: string;
+  truncated: boolean;
+  timedOut: boolean;
+  durationMs: number;
 }
 
 export interface ImageInfo {
@@ -87,6 +97,12 @@ export class DockerDriver {
     this.generation++;
     this.snapshotPromise = null;
     this.snapshotAt = 0;
+  }
+
+  /** The engine's version (`20.10.24`…). */
+  async version(): Promise<string> {
+    const v = await this.call('version', () => this.client.version());
+    return v.Version;
   }
 
   async ping(): Promise<void> {
@@ -189,6 +205,88 @@ export class DockerDriver {
       this.client.getContainer(id).logs({ stdout: true, stderr: true, follow: false, timestamps: true, since: Math.floor(since), tail: maxLines }),
     );
     return demuxToText(buf as unknown as Buffer);
+  }
+
+  /**
+   * Runs argv inside a running container (docker exec, a Cmd array: no shell). The process runs
+   * under `timeout -s KILL`, so it is killed inside the container when its time is up; output
+   * beyond `maxOutputBytes` is dropped.
+   */
+  async exec(id: string, argv: readonly string[], opts: { timeoutMs: number; maxOutputBytes: number }): Promise<ExecOutcome> {
+    const started = performance.now();
+    const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+    const container = this.client.getContainer(id);
+    const exec = await this.call(`exec in ${id.slice(0, 12)}`, () =>
+      container.exec({ Cmd: ['timeout', '-s', 'KILL', String(seconds), ...argv], AttachStdout: true, AttachStderr: true, Tty: false }),
+    );
+    const stream = await this.call(`start exec in ${id.slice(0, 12)}`, () => exec.start({ hijack: true, stdin: false }));
+    const out: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        const room = opts.maxOutputBytes - size;
+        if (chunk.length > room) truncated = true;
+        if (room > 0) {
+          out.push(chunk.subarray(0, room));
+          size += Math.min(room, chunk.length);
+        }
+        cb();
+      },
+    });
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      // The engine ends the stream when the process exits; the guard covers a stuck engine.
+      const guard = setTimeout(() => {
+        timedOut = true;
+        stream.destroy();
+        resolve();
+      }, opts.timeoutMs + 5_000);
+      this.client.modem.demuxStream(stream, sink, sink);
+      stream.on('end', done);
+      stream.on('close', done);
+      stream.on('error', done);
+      function done() {
+        clearTimeout(guard);
+        resolve();
+      }
+    });
+    const info = await this.call(`inspect exec in ${id.slice(0, 12)}`, () => exec.inspect());
+    const exitCode = info.Running ? null : info.ExitCode;
+    // `timeout -s KILL` makes a killed process exit 137.
+    if (exitCode === 137 && performance.now() - started >= opts.timeoutMs - 100) timedOut = true;
+    return { exitCode, output: Buffer.concat(out).toString('utf8'), truncated, timedOut, durationMs: Math.round(performance.now() - started) };
+  }
+
+  async restart(id: string, graceSeconds = 10): Promise<void> {
+    await this.write(`restart ${id.slice(0, 12)}`, () => this.client.getContainer(id).restart({ t: graceSeconds }));
+  }
+
+  /**
+   * A container's log as the engine sends it (multiplexed frames unless the container has a TTY),
+   * streamed rather than buffered. `since`/`until` are unix seconds; the caller ends the stream and
+   * may abort it with `signal`.
+   */
+  async logStream(id: string, opts: { since?: number; until?: number; signal?: AbortSignal } = {}): Promise<NodeJS.ReadableStream> {
+    const options: Record<string, unknown> = { stdout: true, stderr: true, follow: false };
+    if (opts.since !== undefined) options.since = opts.since;
+    if (opts.until !== undefined) options.until = opts.until;
+    return this.call(`logs ${id.slice(0, 12)}`, () =>
+      new Promise<NodeJS.ReadableStream>((resolve, reject) => {
+        this.client.modem.dial(
+          {
+            path: `/containers/${id}/logs?`,
+            method: 'GET',
+            // isStream: the body is handed over as it arrives instead of being collected.
+            isStream: true,
+            abortSignal: opts.signal,
+            statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+            options,
+          },
+          (err: unknown, data: unknown) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
+        );
+      }),
+    );
   }
 
   /**

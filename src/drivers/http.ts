@@ -2,6 +2,10 @@
 // node:http rather than fetch: the request keeps the process alive while it waits, and the
 // timeout covers connecting, headers and body alike.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Opens the connection a probe uses instead of a TCP socket (an SSH forward to a remote host). */
+export type ProbeConnect = (cb: (err: Error | null, stream?: Duplex) => void) => void;
 
 export interface ProbeResult {
   ok: boolean;
@@ -16,7 +20,7 @@ export interface ProbeResult {
 
 const BODY_LIMIT = 200;
 
-export function probeHttp(url: string, timeoutMs: number): Promise<ProbeResult> {
+export function probeHttp(url: string, timeoutMs: number, connect?: ProbeConnect): Promise<ProbeResult> {
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
@@ -28,7 +32,11 @@ export function probeHttp(url: string, timeoutMs: number): Promise<ProbeResult> 
       req.destroy();
       resolve({ ...r, url, durationMs: took() });
     };
-    const req = http.get(url, { agent: false, headers: { connection: 'close', 'user-agent': 'pulser-probe' } }, (res) => {
+    const options: http.RequestOptions = { headers: { connection: 'close', 'user-agent': 'pulser-probe' } };
+    // Node uses createConnection only when no agent is given (not even `agent: false`).
+    if (connect) options.createConnection = ((_o: unknown, cb: (err: Error | null, s?: Duplex) => void) => connect(cb)) as unknown as http.RequestOptions['createConnection'];
+    else options.agent = false;
+    const req = http.get(url, options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -48,6 +56,8 @@ export function probeHttp(url: string, timeoutMs: number): Promise<ProbeResult> 
 }
 
 function describeSocketError(err: NodeJS.ErrnoException): string {
+  // An SSH forward to a closed port is refused by the remote sshd ("Connection refused").
+  if (/connection refused/i.test(err.message)) return 'connection refused';
   if (err.code === 'ECONNREFUSED') return 'connection refused';
   if (err.code === 'ECONNRESET' || err.message === 'socket hang up') return 'connection reset';
   return err.code ? `${err.code}: ${err.message}` : err.message;

@@ -9,7 +9,7 @@ const BANNER = '/* Generated from schema/*.schema.json by `npm run gen:types`. D
 
 export async function renderSpecTypes(): Promise<string> {
   const parts = [BANNER];
-  for (const file of ['environment.schema.json', 'hosts.schema.json']) {
+  for (const file of ['environment.schema.json', 'hosts.schema.json', 'templates.schema.json']) {
     const schema = JSON.parse(await readFile(schemaDir + file, 'utf8')) as JSONSchema;
     const ts = await compile(schema, schema.title ?? file, {
       bannerComment: '',

@@ -25,6 +25,7 @@ const MAX_NODES = 100_000;
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url));
 const ENV_SCHEMA_ID = 'https://pulser.dev/schema/environment.schema.json';
 const HOSTS_SCHEMA_ID = 'https://pulser.dev/schema/hosts.schema.json';
+const TEMPLATES_SCHEMA_ID = 'https://pulser.dev/schema/templates.schema.json';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers shared by the environment and hosts files
@@ -125,6 +126,7 @@ function suggest(word: string, candidates: readonly string[]): string | undefine
 interface Validators {
   env: ValidateFunction;
   hosts: ValidateFunction;
+  templates: ValidateFunction;
 }
 
 let validators: Promise<Validators> | undefined;
@@ -132,9 +134,9 @@ let validators: Promise<Validators> | undefined;
 function getValidators(): Promise<Validators> {
   validators ??= (async () => {
     // verbose: the unknown-key message needs the schema of the mapping to suggest a spelling.
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true, discriminator: true });
     formatsModule.default(ajv, ['ipv4']);
-    for (const name of ['host', 'hosts', 'environment']) {
+    for (const name of ['host', 'hosts', 'environment', 'templates']) {
       ajv.addSchema(JSON.parse(await readFile(path.join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as AnySchemaObject);
     }
     const get = (id: string) => {
@@ -142,7 +144,7 @@ function getValidators(): Promise<Validators> {
       if (!v) throw new PulserError('PULSER_E_INTERNAL', `schema ${id} is not registered`);
       return v;
     };
-    return { env: get(ENV_SCHEMA_ID), hosts: get(HOSTS_SCHEMA_ID) };
+    return { env: get(ENV_SCHEMA_ID), hosts: get(HOSTS_SCHEMA_ID), templates: get(TEMPLATES_SCHEMA_ID) };
   })();
   validators.catch(() => {
     validators = undefined;
@@ -591,6 +593,29 @@ export async function loadHosts(root: string): Promise<HostsLoad> {
   if (src.errors.length > 0) return { hosts: new Map(), errors: sortErrors(src.errors) };
   const file = data as HostsFile;
   return { hosts: new Map(Object.entries(file.hosts)), errors: [] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other files of the GitOps root (ops/templates.yaml)
+
+export interface YamlFileLoad {
+  /** the data with schema defaults applied; meaningful only without errors */
+  data: unknown;
+  errors: PulserError[];
+  /** source position of a JSON pointer (nearest existing ancestor) */
+  locate(pointer: string): SourceLocation;
+}
+
+/** Parses a YAML file of the root and validates it against one of pulser's schemas, errors located like an environment's. */
+export async function loadYamlFile(root: string, rel: string, schema: 'templates'): Promise<YamlFileLoad> {
+  const text = await readFile(path.join(root, rel), 'utf8');
+  const src = new SourceFile(rel, text);
+  const locate = (pointer: string) => src.locate(pointer);
+  if (!src.parse()) return { data: null, errors: sortErrors(src.errors), locate };
+  const data = src.toData([]);
+  const validate = (await getValidators())[schema];
+  if (!validate(data)) mapAjvErrors(src, validate.errors ?? [], data, new Set());
+  return { data, errors: sortErrors(src.errors), locate };
 }
 
 // ---------------------------------------------------------------------------------------------

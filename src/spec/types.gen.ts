@@ -261,7 +261,12 @@ export interface AlertWebhook {
 /**
  * A machine environments run on. Declared once in `environments/hosts.yaml` and referenced by name from environments.
  */
-export type Host = LocalHost;
+export type Host = {
+  /**
+   * Host kind: `local`, `ssh` or `digitalocean`.
+   */
+  kind: 'local' | 'ssh' | 'digitalocean';
+} & (LocalHost | SshHost | DigitalOceanHost);
 
 /**
  * `environments/hosts.yaml`: every host environments may run on, by name.
@@ -302,4 +307,227 @@ export interface LocalDocker {
    * Path of the Docker socket. Defaults to `$DOCKER_HOST` (unix://…) or `/var/run/docker.sock`.
    */
   socket?: string;
+}
+/**
+ * A machine reached over SSH: one persistent connection carries Docker API calls, commands and port forwards.
+ */
+export interface SshHost {
+  /**
+   * Host kind.
+   */
+  kind: 'ssh';
+  /**
+   * Host name or IP address.
+   */
+  address: string;
+  /**
+   * SSH port.
+   */
+  port?: number;
+  /**
+   * SSH user (must be allowed to use the Docker socket).
+   */
+  user: string;
+  /**
+   * Private key (OpenSSH or PEM text) as `${secret:NAME}`.
+   */
+  key: string;
+  /**
+   * SHA256 fingerprint of the host's SSH host key, exactly as `ssh-keygen -lf KEY.pub` prints it (`SHA256:…`). A host presenting another key is refused and nothing runs on it.
+   */
+  hostKey: string;
+  docker?: RemoteDocker;
+  /**
+   * This interface was referenced by `SshHost`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How to reach the Docker engine on the host (through the SSH connection).
+ */
+export interface RemoteDocker {
+  /**
+   * Path of the Docker socket on the host.
+   */
+  socket?: string;
+}
+/**
+ * A DigitalOcean droplet, created when missing (with its tags and cloud-init) and then reached over SSH like an `ssh` host. pulser never deletes a droplet.
+ */
+export interface DigitalOceanHost {
+  /**
+   * Host kind.
+   */
+  kind: 'digitalocean';
+  /**
+   * DigitalOcean API token as `${secret:NAME}`.
+   */
+  token: string;
+  /**
+   * Base URL of the DigitalOcean API.
+   */
+  api?: string;
+  droplet: DropletSpec;
+  /**
+   * Address to reach the droplet at. Defaults to its public IPv4 address.
+   */
+  address?: string;
+  /**
+   * SSH port.
+   */
+  port?: number;
+  /**
+   * SSH user.
+   */
+  user: string;
+  /**
+   * Private key (OpenSSH or PEM text) as `${secret:NAME}`.
+   */
+  key: string;
+  /**
+   * SHA256 fingerprint of the host's SSH host key, exactly as `ssh-keygen -lf KEY.pub` prints it (`SHA256:…`). A host presenting another key is refused and nothing runs on it.
+   */
+  hostKey: string;
+  docker?: RemoteDocker;
+  /**
+   * This interface was referenced by `DigitalOceanHost`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * The droplet. It is found by name and the `pulser` tag; a droplet is never created twice.
+ */
+export interface DropletSpec {
+  /**
+   * Droplet name (also its host name).
+   */
+  name: string;
+  /**
+   * Size slug, e.g. `s-2vcpu-4gb`.
+   */
+  size: string;
+  /**
+   * Region slug, e.g. `sgp1`.
+   */
+  region: string;
+  /**
+   * Image slug, e.g. `debian-12-x64`.
+   */
+  image: string;
+  /**
+   * Tags put on the droplet (pulser adds `pulser`).
+   */
+  tags?: string[];
+  /**
+   * Ids or fingerprints of SSH keys registered in the DigitalOcean account, installed for root.
+   */
+  sshKeys?: (string | number)[];
+  /**
+   * cloud-init user data. Defaults to a cloud-config that installs and starts Docker (`docker.io`).
+   */
+  userData?: string;
+}
+
+/**
+ * `ops/templates.yaml`: the only commands `pulser run` executes. Each template is a fixed argv (or read-only SQL) with named, typed parameters, allowed on some tiers, with a timeout. Parameters are substituted into single argv elements (`{{name}}`), never into a shell string.
+ */
+export interface TemplatesFile {
+  /**
+   * Templates by name (lower-case letters, digits and dashes).
+   */
+  templates: {
+    [k: string]: RunTemplate;
+  };
+  /**
+   * This interface was referenced by `TemplatesFile`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface RunTemplate {
+  /**
+   * What the template does, shown by `pulser run --list`.
+   */
+  description: string;
+  /**
+   * `exec`: argv inside the environment's Odoo container (docker exec). `host`: argv on the host (over SSH for remote hosts). `sql`: read-only SQL on the environment's database. `restart`: restart the Odoo container. `status`: the Odoo container's state. `logs`: the last error records of the Odoo log.
+   */
+  kind: 'exec' | 'host' | 'sql' | 'restart' | 'status' | 'logs';
+  /**
+   * argv for `exec` and `host`. An element may hold `{{param}}`, `{{db}}` or `{{env}}`; each stays one literal argument.
+   *
+   * @minItems 1
+   */
+  command?: [string, ...string[]];
+  /**
+   * One read-only statement for `sql`, with `$1`, `$2`… placeholders.
+   */
+  sql?: string;
+  /**
+   * Values of `$1`, `$2`… (same `{{…}}` substitution as `command`).
+   */
+  sqlParams?: string[];
+  /**
+   * Named parameters, given as `name=value` on the command line.
+   */
+  params?: {
+    [k: string]: RunTemplateParam;
+  };
+  /**
+   * Tiers of the environments the template may run on.
+   *
+   * @minItems 1
+   */
+  tiers: [
+    'production' | 'staging' | 'development' | 'preview',
+    ...('production' | 'staging' | 'development' | 'preview')[]
+  ];
+  /**
+   * Time after which the process is killed (at most 5m).
+   */
+  timeout?: string;
+  /**
+   * Bytes of output kept (the rest is dropped and the run marked truncated).
+   */
+  maxOutput?: number;
+  /**
+   * This interface was referenced by `RunTemplate`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface RunTemplateParam {
+  /**
+   * `string` or `integer`.
+   */
+  type: 'string' | 'integer';
+  description?: string;
+  /**
+   * The allowed values.
+   *
+   * @minItems 1
+   */
+  enum?: [string | number, ...(string | number)[]];
+  /**
+   * Regular expression the whole value must match (strings).
+   */
+  pattern?: string;
+  /**
+   * Longest string accepted.
+   */
+  maxLength?: number;
+  /**
+   * Smallest integer accepted.
+   */
+  minimum?: number;
+  /**
+   * Largest integer accepted.
+   */
+  maximum?: number;
+  /**
+   * Value when the parameter is not given (otherwise it is required).
+   */
+  default?: string | number;
 }

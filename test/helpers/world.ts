@@ -41,6 +41,8 @@ export interface EnvOptions {
   retries?: number;
   env?: Record<string, string>;
   extra?: string;
+  /** host name in hosts.yaml (default `local`) */
+  host?: string;
 }
 
 export class World {
@@ -53,13 +55,15 @@ export class World {
     readonly docker: Docker,
   ) {}
 
-  static async create(): Promise<World> {
+  /** `hostsYaml` replaces the local-only hosts.yaml (and skips building images on the local engine). */
+  static async create(opts: { hostsYaml?: string } = {}): Promise<World> {
     const root = await mkdtemp(path.join(tmpdir(), 'pulser-world-'));
     await mkdir(path.join(root, 'environments'), { recursive: true });
     await mkdir(path.join(root, 'ops', 'kv'), { recursive: true });
-    await writeFile(path.join(root, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n    docker: { socket: ${defaultDockerSocket()} }\n`);
+    const local = `hosts:\n  local:\n    kind: local\n    docker: { socket: ${defaultDockerSocket()} }\n`;
+    await writeFile(path.join(root, 'environments', 'hosts.yaml'), opts.hostsYaml ?? local);
     const w = new World(root, dockerClient());
-    await ensureDemoImages(w.docker);
+    if (!opts.hostsYaml) await ensureDemoImages(w.docker);
     return w;
   }
 
@@ -76,7 +80,7 @@ export class World {
     const yaml = [
       `name: ${name}`,
       `tier: ${o.tier ?? 'staging'}`,
-      'host: local',
+      `host: ${o.host ?? 'local'}`,
       `sync: { auto: ${o.auto ?? true}, interval: 1h, prune: ${o.prune ?? false} }`,
       'odoo:',
       `  image: ${o.image ?? `pulser-demo/odoo:\${kv:${name}.image_tag}`}`,

@@ -133,7 +133,7 @@ t.test('/metrics exposes the expected series with low-cardinality labels', async
   t.ok((one('pulser_last_pass_timestamp_seconds', { env: name })?.value ?? 0) > Date.now() / 1000 - 600);
   t.ok(one('pulser_info', { version: '0.1.0' }));
 
-  const allowed = new Set(['env', 'outcome', 'reconciler', 'action', 'version', 'le', 'code', 'class']);
+  const allowed = new Set(['env', 'outcome', 'reconciler', 'action', 'version', 'le', 'code', 'class', 'host']);
   for (const [metric, list] of samples) {
     for (const s of list) {
       for (const [k, v] of Object.entries(s.labels)) {
