@@ -42,6 +42,17 @@ export const ERRORS = {
   PULSER_E_DB_AUTH: { class: 'terminal', reason: 'DatabaseAuthFailed', summary: 'PostgreSQL refused the user or password the spec gives.' },
   PULSER_E_DB_MISSING: { class: 'terminal', reason: 'DatabaseMissing', summary: 'The database the spec names does not exist on the server.' },
   PULSER_E_DB_QUERY: { class: 'terminal', reason: 'DatabaseQueryFailed', summary: 'PostgreSQL rejected a statement (missing table, constraint, permission); the message and SQLSTATE are in the evidence.' },
+  // Addon modules: manifests, dependency resolution, catalogue
+  PULSER_E_MANIFEST_SYNTAX: { class: 'terminal', reason: 'ManifestSyntaxError', summary: 'A `__manifest__.py` (or `__openerp__.py`) is not one plain Python literal (a call, a name, an expression, two statements, unbalanced brackets, a bad string escape); the error gives file:line:col.' },
+  PULSER_E_MANIFEST_INVALID: { class: 'terminal', reason: 'ManifestInvalid', summary: 'A manifest is a literal but not a dict, or a known key has the wrong type (`depends` not a list of strings, `installable` not a boolean, …).' },
+  PULSER_E_MODULE_MISSING: { class: 'terminal', reason: 'ModuleMissing', summary: 'A requested module or a dependency is in no scanned addons folder and not a core module; the error names who needs it and the repositories that may provide it.' },
+  PULSER_E_MODULE_CYCLE: { class: 'terminal', reason: 'ModuleCycle', summary: 'Module dependencies form a cycle; the error gives its path (`a → b → c → a`).' },
+  PULSER_E_MODULE_AMBIGUOUS: { class: 'terminal', reason: 'ModuleAmbiguous', summary: 'Two addon repositories provide a module of the same name; the error names both. Remove one from the environment.' },
+  PULSER_E_MODULE_NOT_INSTALLABLE: { class: 'terminal', reason: 'ModuleNotInstallable', summary: 'A module needed by the request declares `installable: False` in its manifest.' },
+  PULSER_E_CATALOGUE_INVALID: { class: 'terminal', reason: 'CatalogueInvalid', summary: '`ops/addons-catalogue.yaml` or an `oca_dependencies.txt` file is malformed; the error gives file:line.' },
+  // Mail catcher
+  PULSER_E_MAIL_CATCHER: { class: 'transient', reason: 'MailCatcherUnavailable', summary: 'The built-in mail catcher cannot listen on its address (port taken, address not on this machine) or its store cannot be written.' },
+  PULSER_E_MAIL_NOT_FOUND: { class: 'terminal', reason: 'MailNotFound', summary: 'No caught message has this id (it may have been evicted by the retention limits).' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
 } as const satisfies Record<string, Entry>;
