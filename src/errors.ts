@@ -53,6 +53,12 @@ export const ERRORS = {
   // Mail catcher
   PULSER_E_MAIL_CATCHER: { class: 'transient', reason: 'MailCatcherUnavailable', summary: 'The built-in mail catcher cannot listen on its address (port taken, address not on this machine) or its store cannot be written.' },
   PULSER_E_MAIL_NOT_FOUND: { class: 'terminal', reason: 'MailNotFound', summary: 'No caught message has this id (it may have been evicted by the retention limits).' },
+  // Odoo: addon repositories, module install/upgrade, mail servers
+  PULSER_E_GIT: { class: 'transient', reason: 'GitFailed', summary: 'A git command on an addon repository failed or timed out (clone, fetch, checkout); its stderr is in the evidence. Retried with backoff.' },
+  PULSER_E_GIT_REF: { class: 'terminal', reason: 'GitRefNotFound', summary: 'The `ref` of an addon repository is no branch, tag or commit of that repository.' },
+  PULSER_E_ODOO_RUN_FAILED: { class: 'terminal', reason: 'OdooRunFailed', summary: 'An Odoo command (`-i`/`-u … --stop-after-init`) exited non-zero or left the module uninstalled; Odoo\'s error lines are in status and evidence. The serving container keeps serving.' },
+  PULSER_E_MAIL_POLICY: { class: 'terminal', reason: 'MailPolicyViolation', summary: 'A non-production environment set to `mail.mode: deliver`, or production set to `catch`/`block` without `mail.override: true`.' },
+  PULSER_E_MAIL_CATCHER_OFF: { class: 'waiting', reason: 'MailCatcherOff', summary: '`mail.mode: catch` but this pulser runs no mail catcher to route the mail to.' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
 } as const satisfies Record<string, Entry>;

@@ -3,14 +3,18 @@ import type { Host } from '../spec/types.gen.ts';
 import { PulserError } from '../errors.ts';
 import { DockerDriver, type DockerDriverOptions } from './docker.ts';
 import { probeHttp, type ProbeResult } from './http.ts';
+import { PgPools, type Db, type PgTarget } from './postgres.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
+export type { Db, PgTarget } from './postgres.ts';
 
 export interface Drivers {
   docker(host: string): DockerDriver;
   /** HTTP probe of a port published on the host */
   probe(host: string, port: number, path: string, timeoutMs: number, bind?: string): Promise<ProbeResult>;
+  /** A database as pulser reaches it from this machine for that host (local hosts: plain TCP). */
+  db(host: string, target: PgTarget): Db;
   hostNames(): string[];
   /** Forgets shared listings of a host, so the next observation reads the engine afresh. */
   invalidate(host: string): void;
@@ -30,6 +34,7 @@ export function localSocketPath(host: Extract<Host, { kind: 'local' }>): string 
 
 export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOptions = {}): Drivers {
   const dockers = new Map<string, DockerDriver>();
+  const pools = new PgPools();
   const hostOf = (name: string): Host => {
     const h = hosts.get(name);
     if (!h) throw new PulserError('PULSER_E_HOST_UNKNOWN', `host ${name} is not declared in environments/hosts.yaml`);
@@ -50,12 +55,17 @@ export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOption
       const addr = bind === '0.0.0.0' ? '127.0.0.1' : bind;
       return probeHttp(`http://${addr}:${port}${path}`, timeoutMs);
     },
+    db(name, target) {
+      hostOf(name);
+      return pools.get(target);
+    },
     hostNames: () => [...hosts.keys()],
     invalidate(name) {
       dockers.get(name)?.invalidate();
     },
     async close() {
       dockers.clear();
+      await pools.close();
     },
   };
 }
