@@ -47,7 +47,8 @@ export function parseManifest(text: string, file: string): Manifest {
     if (v === undefined || v.t === 'none') return null;
     if (v.t === 'str') return v.v;
     // Odoo tolerates `'version': 1.0` and similar; keep what a person would read.
-    if (v.t === 'int' || v.t === 'float') return String(v.v);
+    if (v.t === 'int') return String(v.v);
+    if (v.t === 'float') return Number.isInteger(v.v) && Math.abs(v.v) < 1e16 ? `${v.v}.0` : String(v.v);
     throw invalid(parsed, v, `'${key}' must be a string, found a ${v.t}`);
   };
   const strList = (key: string, v: PyValue | undefined = get(key)): string[] => {

@@ -171,7 +171,11 @@ function readNumberEnd(src: Source, start: number): number {
     /^(?:(?:\d(?:_?\d)*)?\.\d(?:_?\d)*|\d(?:_?\d)*\.?)(?:[eE][+-]?\d(?:_?\d)*)?[jJ]?/.exec(rest);
   if (!m) src.fail(start, 'invalid number');
   const end = start + m[0].length;
-  if (isNameChar(s[end]) || s[end] === '_') src.fail(end, `invalid number literal ${JSON.stringify(s.slice(start, end + 1))}`);
+  if (isNameChar(s[end])) {
+    let bad = end;
+    while (isNameChar(s[bad])) bad++;
+    src.fail(start, `invalid number literal ${JSON.stringify(s.slice(start, bad))}`);
+  }
   return end;
 }
 
@@ -427,7 +431,7 @@ class Parser {
     const items: PyValue[] = [];
     this.parseItems(close, t, () => items.push(this.afterValue(this.parseValue(depth + 1))));
     this.expectOp(close, `to close the ${t} opened with '${open}'`);
-    return this.mark({ t, items }, start);
+    return this.mark({ t, items: t === 'set' ? uniqueItems(this.src, items, this.where) : items }, start);
   }
 
   private parseParen(depth: number): PyValue {
@@ -466,17 +470,54 @@ class Parser {
     if (!isDict) return this.parseSequence('{', '}', 'set', depth);
     this.pos++;
     const entries: [PyValue, PyValue][] = [];
+    const seen = new Map<string, number>();
     this.parseItems('}', 'dict', () => {
-      const keyTok = this.peek();
       const key = this.afterValue(this.parseValue(depth + 1));
-      if (key.t === 'list' || key.t === 'dict' || key.t === 'set') this.src.fail(keyTok.offset, `a ${key.t} cannot be a dict key (unhashable)`);
       this.expectOp(':', 'after a dict key');
       const value = this.afterValue(this.parseValue(depth + 1));
-      entries.push([key, value]);
+      // As in Python, a repeated key keeps its first position and takes the last value.
+      const k = hashKey(this.src, key, this.where);
+      const at = seen.get(k);
+      if (at === undefined) {
+        seen.set(k, entries.length);
+        entries.push([key, value]);
+      } else entries[at] = [entries[at]![0], value];
     });
     this.expectOp('}', 'to close the dict');
     return this.mark({ t: 'dict', entries }, open.offset);
   }
+}
+
+/** Python's equality for hashable literals: 1 == 1.0 == True, and tuples compare item by item. */
+function hashKey(src: Source, v: PyValue, where: WeakMap<PyValue, number>): string {
+  switch (v.t) {
+    case 'none':
+      return 'N';
+    case 'bool':
+      return v.v ? 'n:1' : 'n:0';
+    case 'int':
+      return `n:${v.v}`;
+    case 'float':
+      return Number.isInteger(v.v) ? `n:${BigInt(v.v)}` : `f:${v.v}`;
+    case 'str':
+      return `s:${v.v}`;
+    case 'bytes':
+      return `b:${Array.from(v.v).join(',')}`;
+    case 'tuple':
+      return `t:${JSON.stringify(v.items.map((i) => hashKey(src, i, where)))}`;
+    default:
+      return src.fail(where.get(v) ?? 0, `a ${v.t} is unhashable: it cannot be a dict key or a set item`);
+  }
+}
+
+function uniqueItems(src: Source, items: PyValue[], where: WeakMap<PyValue, number>): PyValue[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = hashKey(src, i, where);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** Parses the text of a Python file holding one literal. Throws PULSER_E_MANIFEST_SYNTAX with
