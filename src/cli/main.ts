@@ -26,6 +26,7 @@ Commands:
   reconcile --once         one pass over every environment, then exit
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
   status                   in-sync state, drift, running image and last pass of every environment
+  deps <module…>           install order of modules and their dependencies (\`pulser deps --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 
@@ -264,6 +265,7 @@ async function cmdDemo(flags: Flags, io: Io): Promise<number> {
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
+    if (argv[0] === 'deps') return await (await import('./deps.ts')).cmdDeps(argv.slice(1), io);
     const { command, args, flags } = parse(argv);
     if (flags.help || command === 'help') {
       io.out(USAGE);

@@ -140,11 +140,6 @@ export function installPlan(order: readonly ResolvedModule[], installed: Readonl
   return order.filter((m) => !installed.has(m.name)).map((m) => m.name);
 }
 
-/** `odoo -c CONF -d DB -i a,b,c --stop-after-init`: the Odoo CLI installing modules in order. */
-export function odooInstallArgv(database: string, modules: readonly string[], conf = '/etc/odoo/odoo.conf'): string[] {
-  return ['odoo', '-c', conf, '-d', database, '-i', modules.join(','), '--stop-after-init'];
-}
-
 function chain(parent: ReadonlyMap<string, string | null>, name: string): string[] {
   const out: string[] = [];
   for (let p = parent.get(name) ?? null; p !== null; p = parent.get(p) ?? null) out.unshift(p);
