@@ -2,5 +2,6 @@
 import type { Reconciler } from '../src/core/reconciler.ts';
 import { containers } from './containers/index.ts';
 import { addons } from './addons/index.ts';
+import { mail } from './mail/index.ts';
 
-export const reconcilers: Reconciler[] = [containers as Reconciler, addons as Reconciler];
+export const reconcilers: Reconciler[] = [containers as Reconciler, addons as Reconciler, mail as Reconciler];

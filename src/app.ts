@@ -6,6 +6,7 @@ import { loadSpecs } from './spec/load.ts';
 import { SecretSource } from './spec/secrets.ts';
 import type { SpecSnapshot } from './spec/model.ts';
 import { createDrivers, type Drivers } from './drivers/index.ts';
+import type { MailCatcherRoute } from './odoo/catcher-route.ts';
 import { Engine } from './core/engine.ts';
 import { ReconcileLoop } from './core/loop.ts';
 import { EvidenceStore } from './evidence/index.ts';
@@ -36,6 +37,8 @@ export interface PulserOptions {
   processMetrics?: boolean;
   debounceMs?: number;
   dockerTimeoutMs?: number;
+  /** the mail catcher environments in `mail.mode: catch` send to */
+  mailCatcher?: MailCatcherRoute;
 }
 
 export interface Pulser {
@@ -97,6 +100,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     secrets: secretsOf,
     progress: opts.progress,
     commit: async () => commit,
+    mailCatcher: () => opts.mailCatcher ?? null,
   });
   const loop = new ReconcileLoop({
     engine,

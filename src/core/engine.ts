@@ -11,6 +11,7 @@ import { orderReconcilers, dependentsOf } from './registry.ts';
 import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
 import { redact } from './redact.ts';
 import { StatusBoard } from './status.ts';
+import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
 
 /** The part of the evidence store the engine needs (the full store lives in src/evidence). */
 export interface EvidenceSink {
@@ -31,6 +32,7 @@ export interface EngineDeps {
   /** commit of the spec repository for this pass (`uncommitted` for a plain working tree) */
   commit?: () => Promise<string>;
   progress?: (env: string, message: string) => void;
+  mailCatcher?: () => MailCatcherRoute | null;
 }
 
 export interface PassOptions {
@@ -91,6 +93,7 @@ export class Engine {
       log: this.deps.log.child({ env: desired.name }),
       progress: (m) => this.deps.progress?.(desired.name, m),
       signal: signal ?? new AbortController().signal,
+      mailCatcher: this.deps.mailCatcher?.() ?? null,
     };
   }
 

@@ -4,6 +4,7 @@ import type { DesiredEnv } from '../spec/model.ts';
 import type { ErrorRecord } from '../errors.ts';
 import type { Drivers } from '../drivers/index.ts';
 import type { Logger } from './log.ts';
+import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'run';
 export type ChangeRisk = 'safe' | 'disruptive' | 'destructive';
@@ -56,6 +57,8 @@ export interface ReconcileContext {
   /** progress of long steps: shown live on a TTY, as plain lines otherwise */
   progress: (message: string) => void;
   signal: AbortSignal;
+  /** pulser's mail catcher, when this pulser runs one */
+  mailCatcher: MailCatcherRoute | null;
 }
 
 export interface Reconciler<Observed = unknown> {

@@ -204,7 +204,7 @@ export interface AddonRepo {
  */
 export interface Mail {
   /**
-   * `deliver`: the servers of the database (and `servers`) stay active; `catch`: all mail goes to pulser's built-in catcher; `block`: no outgoing server is active and the odoo.conf SMTP fallback is cut. Only production may deliver.
+   * `deliver`: the database's own outgoing servers stay active (those pulser deactivated for catch or block are reactivated); `catch`: all mail goes to pulser's built-in catcher; `block`: no outgoing server is active and the odoo.conf SMTP fallback is cut. Only production may deliver.
    */
   mode: 'deliver' | 'catch' | 'block';
   /**

@@ -99,6 +99,8 @@ async function layout(): Promise<Layout> {
     file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nodoo:x:101:101:Odoo:/var/lib/odoo:/bin/sh\n'),
     file('etc/group', 'root:x:0:\nodoo:x:101:\n'),
     file('etc/hosts', '127.0.0.1 localhost\n'),
+    // Without it glibc asks DNS before /etc/hosts, where Docker writes host.docker.internal.
+    file('etc/nsswitch.conf', 'hosts: files dns\n'),
     dir('etc/odoo', 0o777),
     file('etc/odoo/odoo.conf', DEFAULT_CONF, 0o666),
     dir('root', 0o700),

@@ -1,6 +1,7 @@
 // Outgoing mail the way Odoo's mail queue sends it: `ir.mail_server._find_mail_server` picks an
 // active server (from_filter matching the sender, then the notification address, then the first
 // server without a filter, then any), and without one falls back to odoo.conf's smtp_* options.
+import { lookup } from 'node:dns/promises';
 import nodemailer from 'nodemailer';
 import type { Query } from './loading.ts';
 import type { OdooLog } from './log.ts';
@@ -77,7 +78,8 @@ export function smtpChoice(pick: { server: MailServerRow | null; from: string },
   return {
     server: null,
     from: pick.from,
-    host: conf.smtp_server ?? 'localhost',
+    // Odoo's default is localhost; `smtp_server = False` in odoo.conf leaves no fallback at all.
+    host: 'smtp_server' in conf ? (conf.smtp_server ?? null) : 'localhost',
     port: Number(conf.smtp_port ?? 25),
     user: conf.smtp_user ?? null,
     password: conf.smtp_password ?? null,
@@ -116,8 +118,18 @@ export async function sendMail(q: Query, conf: Record<string, string | null>, ma
     log.error('odoo.addons.base.models.ir_mail_server', 'Missing SMTP Server\nPlease define at least one SMTP server, or provide the SMTP parameters explicitly.');
     return { ...base, sent: false, error: 'Missing SMTP Server' };
   }
+  // Python's smtplib resolves through getaddrinfo (so /etc/hosts, where Docker writes
+  // host.docker.internal); nodemailer would ask DNS servers directly.
+  let address: string;
+  try {
+    address = (await lookup(choice.host)).address;
+  } catch (err) {
+    log.info('odoo.addons.base.models.ir_mail_server', `Mail delivery failed via SMTP server '${choice.host}'.\ngaierror: ${(err as Error).message}`);
+    return { ...base, sent: false, error: (err as Error).message };
+  }
   const transport = nodemailer.createTransport({
-    host: choice.host,
+    host: address,
+    name: 'odoo',
     port: choice.port,
     secure: choice.encryption === 'ssl',
     requireTLS: choice.encryption === 'starttls',
@@ -126,7 +138,7 @@ export async function sendMail(q: Query, conf: Record<string, string | null>, ma
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-    tls: { rejectUnauthorized: false },
+    tls: { rejectUnauthorized: false, servername: choice.host },
   });
   try {
     await transport.sendMail({ from: choice.from, to: mail.to, subject: mail.subject, text: mail.body });

@@ -1,0 +1,147 @@
+// Mail end to end with the stand-in Odoo: a staging database restored with production's outgoing
+// server first delivers to it; switched to `catch`, the mail Odoo sends lands in the catcher and
+// nothing reaches the "real" SMTP server that production's config names; `block` sends nothing.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { SMTPServer } from 'smtp-server';
+import { World, suffix, httpGet } from '../helpers/world.ts';
+import { dropDatabase, odooEnv, sql, standInImage } from '../helpers/odoo.ts';
+
+const BRIDGE_IP = process.env.PULSER_TEST_BRIDGE_IP ?? '172.17.0.1';
+
+interface Received {
+  user: string | null;
+  from: string;
+  to: string[];
+  data: string;
+}
+
+/** A real SMTP server on the bridge gateway, reachable from containers; optionally with AUTH. */
+async function smtpServer(auth?: (user: string, pass: string) => boolean): Promise<{ port: number; got: Received[]; close: () => Promise<void> }> {
+  const got: Received[] = [];
+  const server = new SMTPServer({
+    authOptional: !auth,
+    allowInsecureAuth: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onAuth(a, _session, cb) {
+      if (auth && auth(a.username ?? '', a.password ?? '')) return cb(null, { user: a.username });
+      cb(new Error('Invalid username or password'));
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        got.push({
+          user: (session.user as string | undefined) ?? null,
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          data: Buffer.concat(chunks).toString('utf8'),
+        });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, BRIDGE_IP, () => resolve());
+  });
+  const port = (server.server.address() as { port: number }).port;
+  return { port, got, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+await standInImage();
+const w = await World.create();
+const name = `ml-${suffix()}`;
+const token = randomBytes(12).toString('hex');
+const real = await smtpServer();
+const catcher = await smtpServer((user, pass) => user === name && pass === token);
+t.teardown(async () => {
+  await w.cleanup();
+  await real.close();
+  await catcher.close();
+  await dropDatabase(`db_${name.replace(/-/g, '_')}`);
+});
+
+const productionConfig = { smtp_server: BRIDGE_IP, smtp_port: real.port };
+const { port, db } = await odooEnv(w, name, { config: productionConfig });
+w.start({ mailCatcher: { port: catcher.port, credentialsFor: (env) => ({ user: env, password: token }) } });
+
+async function odooSends(subject: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${port}/standin/send-mail`, {
+    method: 'POST',
+    body: JSON.stringify({ from: 'sales@acme.example', to: 'customer@client.example', subject, body: `body of ${subject}` }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function setMail(mode: string | null): Promise<void> {
+  await odooEnv(w, name, { config: productionConfig, extra: mode ? [`mail: { mode: ${mode} }`] : [] });
+  // keep the published port the container already has
+  const file = `environments/${name}.yaml`;
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(`${w.root}/${file}`, 'utf8');
+  await w.writeFile(file, text.replace(/port: \d+\n  workers/, `port: ${port}\n  workers`));
+}
+
+t.test('restored with production’s server, the stand-in Odoo delivers to it', async (t) => {
+  const [rec] = await w.pass(name);
+  t.equal(rec!.outcome, 'applied', JSON.stringify(rec!.errors));
+  t.equal((await httpGet(`http://127.0.0.1:${port}/web/health`))?.status, 200);
+  await sql(db, `INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, sequence, active) VALUES ('production relay', $1, $2, 'none', 10, true)`, [BRIDGE_IP, real.port]);
+  const sent = await odooSends('before catch');
+  t.equal(sent.status, 200, JSON.stringify(sent.body));
+  t.equal(sent.body.server, 'production relay');
+  t.equal(real.got.length, 1, 'the real server received it');
+});
+
+t.test('switched to catch, mail goes to the catcher and never to the real server', async (t) => {
+  await setMail('catch');
+  const [plan] = await w.pass(name, 'plan');
+  const change = plan!.plan.changes.find((c) => c.subject === `${name}/mail/servers`)!;
+  t.match(change.summary, /mail catch: route all mail to pulser's catcher at host\.docker\.internal:\d+; deactivate production relay/);
+  t.notOk(JSON.stringify(plan!.plan).includes(token), 'the catcher password is not in the plan');
+  const [rec] = await w.pass(name);
+  t.equal(rec!.outcome, 'applied', JSON.stringify(rec!.errors));
+  t.notOk(JSON.stringify(rec).includes(token), 'nor anywhere in the pass record');
+
+  const rows = await sql<{ name: string; active: boolean; smtp_user: string | null }>(db, 'SELECT name, active, smtp_user FROM ir_mail_server ORDER BY id');
+  t.same(rows, [
+    { name: 'production relay', active: false, smtp_user: null },
+    { name: 'pulser-catcher', active: true, smtp_user: name },
+  ]);
+  const sent = await odooSends('after catch');
+  t.equal(sent.status, 200, JSON.stringify(sent.body));
+  t.equal(sent.body.server, 'pulser-catcher');
+  t.equal(catcher.got.length, 1);
+  t.equal(catcher.got[0]!.user, name, 'the catcher knows the environment by its SMTP login');
+  t.match(catcher.got[0]!.data, /Subject: after catch/);
+  t.same(catcher.got[0]!.to, ['customer@client.example']);
+  t.equal(real.got.length, 1, 'nothing more reached the real server');
+
+  const [again] = await w.pass(name);
+  t.equal(again!.outcome, 'in-sync', JSON.stringify(again!.plan.changes.map((c) => c.summary)));
+});
+
+t.test('block leaves no server and no odoo.conf fallback', async (t) => {
+  await setMail('block');
+  const [rec] = await w.pass(name);
+  t.equal(rec!.outcome, 'applied', JSON.stringify(rec!.errors));
+  const active = await sql(db, 'SELECT name FROM ir_mail_server WHERE active');
+  t.same(active, []);
+  const sent = await odooSends('while blocked');
+  t.equal(sent.status, 502);
+  t.equal(sent.body.error, 'Missing SMTP Server', 'Odoo finds neither a server nor an SMTP fallback');
+  t.equal(catcher.got.length, 1);
+  t.equal(real.got.length, 1);
+});
+
+t.test('a staging environment can never deliver', async (t) => {
+  await setMail('deliver');
+  const [rec] = await w.pass(name, 'plan');
+  const err = rec!.errors.find((e) => e.code === 'PULSER_E_MAIL_POLICY');
+  t.ok(err, 'coded spec error');
+  t.match(err!.message, /mail\.mode: a staging environment may not deliver/);
+  t.equal(rec!.usingLastGood, true, 'the last good spec (block) stays in force');
+});
