@@ -16,7 +16,7 @@ function catcherRow(ctx: ReconcileContext): CatcherRow | null {
   const route = ctx.mailCatcher;
   if (!route) return null;
   const cred = route.credentialsFor(ctx.desired.name);
-  return { host: ctx.desired.spec.mail?.catcher_host ?? DEFAULT_CATCHER_HOST, port: route.port, user: cred.user, password: cred.password };
+  return { host: ctx.desired.spec.mail?.catcher_host ?? DEFAULT_CATCHER_HOST, port: route.port, user: cred.user, password: cred.pass };
 }
 
 /** ir_mail_server rows and pulser's mail keys; `lock` takes the rows for update inside apply's transaction. */

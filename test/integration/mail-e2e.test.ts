@@ -3,37 +3,36 @@
 // nothing reaches the "real" SMTP server that production's config names; `block` sends nothing.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Fastify from 'fastify';
 import { SMTPServer } from 'smtp-server';
+import { MailCatcher } from '../../src/mail/catcher.ts';
+import { mailRoutes } from '../../src/mail/routes.ts';
 import { World, suffix, httpGet } from '../helpers/world.ts';
 import { dropDatabase, odooEnv, sql, standInImage } from '../helpers/odoo.ts';
 
 const BRIDGE_IP = process.env.PULSER_TEST_BRIDGE_IP ?? '172.17.0.1';
 
 interface Received {
-  user: string | null;
   from: string;
   to: string[];
   data: string;
 }
 
-/** A real SMTP server on the bridge gateway, reachable from containers; optionally with AUTH. */
-async function smtpServer(auth?: (user: string, pass: string) => boolean): Promise<{ port: number; got: Received[]; close: () => Promise<void> }> {
+/** A real SMTP server on the bridge gateway, reachable from containers: production's relay. */
+async function smtpServer(): Promise<{ port: number; got: Received[]; close: () => Promise<void> }> {
   const got: Received[] = [];
   const server = new SMTPServer({
-    authOptional: !auth,
-    allowInsecureAuth: true,
+    authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
-    onAuth(a, _session, cb) {
-      if (auth && auth(a.username ?? '', a.password ?? '')) return cb(null, { user: a.username });
-      cb(new Error('Invalid username or password'));
-    },
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         got.push({
-          user: (session.user as string | undefined) ?? null,
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks).toString('utf8'),
@@ -53,19 +52,30 @@ async function smtpServer(auth?: (user: string, pass: string) => boolean): Promi
 await standInImage();
 const w = await World.create();
 const name = `ml-${suffix()}`;
-const token = randomBytes(12).toString('hex');
 const real = await smtpServer();
-const catcher = await smtpServer((user, pass) => user === name && pass === token);
+const catcherDir = await mkdtemp(path.join(tmpdir(), 'pulser-mail-'));
+const catcher = new MailCatcher({ dir: catcherDir, secret: randomBytes(16).toString('hex'), host: BRIDGE_IP, port: 0 });
+await catcher.listen();
+const api = Fastify();
+await api.register(mailRoutes, { store: catcher.store });
+const token = catcher.credentialsFor(name).pass;
 t.teardown(async () => {
   await w.cleanup();
   await real.close();
   await catcher.close();
+  await api.close();
+  await rm(catcherDir, { recursive: true, force: true });
   await dropDatabase(`db_${name.replace(/-/g, '_')}`);
 });
 
+async function caught(): Promise<Array<{ id: string; env: string; subject: string; to: string[] }>> {
+  const res = await api.inject({ url: `/api/mail?env=${name}` });
+  return (res.json() as { messages: Array<{ id: string; env: string; subject: string; to: string[] }> }).messages;
+}
+
 const productionConfig = { smtp_server: BRIDGE_IP, smtp_port: real.port };
 const { port, db } = await odooEnv(w, name, { config: productionConfig });
-w.start({ mailCatcher: { port: catcher.port, credentialsFor: (env) => ({ user: env, password: token }) } });
+w.start({ mailCatcher: catcher });
 
 async function odooSends(subject: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}/standin/send-mail`, {
@@ -114,10 +124,12 @@ t.test('switched to catch, mail goes to the catcher and never to the real server
   const sent = await odooSends('after catch');
   t.equal(sent.status, 200, JSON.stringify(sent.body));
   t.equal(sent.body.server, 'pulser-catcher');
-  t.equal(catcher.got.length, 1);
-  t.equal(catcher.got[0]!.user, name, 'the catcher knows the environment by its SMTP login');
-  t.match(catcher.got[0]!.data, /Subject: after catch/);
-  t.same(catcher.got[0]!.to, ['customer@client.example']);
+  const messages = await caught();
+  t.equal(messages.length, 1, 'found through the catcher’s /api/mail');
+  t.equal(messages[0]!.env, name, 'filed under the environment its SMTP login names');
+  t.equal(messages[0]!.subject, 'after catch');
+  const shown = (await api.inject({ url: `/api/mail/${messages[0]!.id}` })).json() as { text: string };
+  t.match(shown.text, /body of after catch/);
   t.equal(real.got.length, 1, 'nothing more reached the real server');
 
   const [again] = await w.pass(name);
@@ -133,7 +145,7 @@ t.test('block leaves no server and no odoo.conf fallback', async (t) => {
   const sent = await odooSends('while blocked');
   t.equal(sent.status, 502);
   t.equal(sent.body.error, 'Missing SMTP Server', 'Odoo finds neither a server nor an SMTP fallback');
-  t.equal(catcher.got.length, 1);
+  t.equal((await caught()).length, 1);
   t.equal(real.got.length, 1);
 });
 
