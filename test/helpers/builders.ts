@@ -40,6 +40,9 @@ export interface DesiredEnvOptions {
   secrets?: Record<string, string>;
   /** files of `ops/kv/`, by key */
   kv?: Record<string, string>;
+  /** `addons` and `mail` sections as written in YAML */
+  addons?: Record<string, unknown>;
+  mail?: Record<string, unknown>;
 }
 
 // One t.testdir() per test (a second call would wipe the first); each environment gets its own root.
@@ -87,6 +90,8 @@ function environmentYaml(o: DesiredEnvOptions = {}): string {
       ...db,
       password: password === null ? undefined : (password ?? '${secret:DB_PASSWORD}'),
     }),
+    addons: o.addons,
+    mail: o.mail,
   });
   return stringify(spec);
 }
