@@ -19,6 +19,8 @@ import { Inventory } from './core/inventory.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
+import { MailCatcher, type MailCatcherOptions } from './mail/catcher.ts';
+import { catcherSecret } from './mail/secret.ts';
 
 export interface PulserOptions {
   root: string;
@@ -39,6 +41,8 @@ export interface PulserOptions {
   dockerTimeoutMs?: number;
   /** the mail catcher environments in `mail.mode: catch` send to */
   mailCatcher?: MailCatcherRoute;
+  /** run pulser's own mail catcher (started by `startMail()`); absent: off */
+  catcher?: Omit<MailCatcherOptions, 'dir' | 'secret' | 'log'>;
 }
 
 export interface Pulser {
@@ -53,6 +57,9 @@ export interface Pulser {
   server(ready?: () => boolean): FastifyInstance;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
+  /** starts the mail catcher when the options ask for one; the running catcher or null */
+  startMail(): Promise<MailCatcher | null>;
+  mail(): MailCatcher | null;
   close(): Promise<void>;
 }
 
@@ -65,7 +72,20 @@ export function createPulser(opts: PulserOptions): Pulser {
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
   const evidence =
     opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(root, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
-  const inventory = new Inventory(opts.stateDir ?? path.join(root, '.pulser'));
+  const stateDir = opts.stateDir ?? path.join(root, '.pulser');
+  const inventory = new Inventory(stateDir);
+  let catcher: MailCatcher | null = null;
+  // The route the mail reconciler writes into Odoo: every password it hands out is masked in logs.
+  const catcherRoute: MailCatcherRoute = {
+    get port() {
+      return catcher!.port;
+    },
+    credentialsFor(env) {
+      const c = catcher!.credentialsFor(env);
+      secretValues.add(c.pass);
+      return c;
+    },
+  };
 
   let drivers: Drivers | null = null;
   let hostsKey = '';
@@ -100,7 +120,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     secrets: secretsOf,
     progress: opts.progress,
     commit: async () => commit,
-    mailCatcher: () => opts.mailCatcher ?? null,
+    mailCatcher: () => opts.mailCatcher ?? (catcher ? catcherRoute : null),
   });
   const loop = new ReconcileLoop({
     engine,
@@ -123,7 +143,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     log,
     load,
     drivers: currentDrivers,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, mail: () => catcher?.store ?? null }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();
@@ -135,9 +155,21 @@ export function createPulser(opts: PulserOptions): Pulser {
       }
       return recs;
     },
+    async startMail() {
+      if (!opts.catcher || catcher) return catcher;
+      const secret = await catcherSecret(stateDir, secrets);
+      secretValues.add(secret);
+      const started = new MailCatcher({ ...opts.catcher, dir: path.join(stateDir, 'mail'), secret, log: log.child({ component: 'mail-catcher' }) });
+      await started.listen();
+      catcher = started;
+      return catcher;
+    },
+    mail: () => catcher,
     async close() {
       await loop.stop();
       await drivers?.close();
+      await catcher?.close();
+      catcher = null;
     },
   };
 }

@@ -6,6 +6,8 @@ import type { StatusBoard } from './core/status.ts';
 import type { EvidenceStore } from './evidence/index.ts';
 import { PACK_FILES, PASS_ID_PATTERN, ENV_PATTERN } from './evidence/index.ts';
 import { VERSION } from './metrics.ts';
+import { mailRoutes } from './mail/routes.ts';
+import type { MailStore } from './mail/store.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -13,6 +15,8 @@ export interface ServerDeps {
   evidence: EvidenceStore | null;
   /** false while the daemon is starting or shutting down */
   ready?: () => boolean;
+  /** the mail catcher's store (null while it is off): serves /api/mail */
+  mail?: () => MailStore | null;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -62,5 +66,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.type(type).send(text);
   });
 
+  if (deps.mail) app.register(mailRoutes, { store: deps.mail });
   return app;
 }

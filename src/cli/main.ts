@@ -35,6 +35,7 @@ Options:
   --evidence-dir DIR       where evidence packs go (default: DIR/evidence)
   --secrets-file FILE      secrets file outside git (default: $PULSER_SECRETS_FILE)
   --listen HOST:PORT       HTTP server of reconcile --watch (default: 127.0.0.1:9470)
+  --mail-listen HOST:PORT  SMTP mail catcher of reconcile --watch (default: 127.0.0.1:2525; \`off\`)
   --concurrency N          environments reconciled in parallel (default: 4)
   --server URL             status: ask a running pulser instead of observing directly
   --json                   machine-readable output
@@ -47,6 +48,7 @@ interface Flags {
   'evidence-dir'?: string;
   'secrets-file'?: string;
   listen: string;
+  'mail-listen': string;
   concurrency: string;
   server?: string;
   json: boolean;
@@ -69,6 +71,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'evidence-dir': { type: 'string' },
         'secrets-file': { type: 'string' },
         listen: { type: 'string', default: process.env.PULSER_LISTEN ?? '127.0.0.1:9470' },
+        'mail-listen': { type: 'string', default: process.env.PULSER_MAIL_LISTEN ?? '127.0.0.1:2525' },
         concurrency: { type: 'string', default: process.env.PULSER_CONCURRENCY ?? '4' },
         server: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -86,10 +89,10 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
   return { command, args, flags: parsed.values as Flags };
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 0 || port > 65535) throw new PulserError('PULSER_E_USAGE', `--listen must be HOST:PORT, got ${JSON.stringify(text)}`);
+  if (!m || port < 0 || port > 65535) throw new PulserError('PULSER_E_USAGE', `${flag} must be HOST:PORT, got ${JSON.stringify(text)}`);
   return { host: m[1]!, port };
 }
 
@@ -124,6 +127,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
     progress: (env, msg) => progress.update(env, msg),
     logLevel: level,
     logWrite: (line) => progress.log(line),
+    ...(flags['mail-listen'] === 'off' ? {} : { catcher: parseListen(flags['mail-listen'], '--mail-listen') }),
   });
 }
 
@@ -236,6 +240,8 @@ export async function runDaemon(p: Pulser, flags: Flags): Promise<number> {
   let ready = false;
   const app = p.server(() => ready);
   await p.recoverInterrupted();
+  // Without its catcher the daemon still reconciles; environments in mail.mode catch report it.
+  await p.startMail().catch((err: unknown) => p.log.warn(asPulserError(err).message, { code: 'PULSER_E_MAIL_CATCHER' }));
   await app.listen({ host, port });
   p.log.info(`pulser ${VERSION} serving on http://${host}:${port} (metrics, status, evidence); watching ${p.root}`);
   await p.loop.start(true);

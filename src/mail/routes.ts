@@ -5,7 +5,8 @@ import { readMessage } from './catcher.ts';
 import { ENV_NAME, type MailStore } from './store.ts';
 
 export interface MailRoutesOptions {
-  store: MailStore;
+  /** the store, or a getter for a catcher started later (null: the catcher is off) */
+  store: MailStore | (() => MailStore | null);
 }
 
 interface ListQuery {
@@ -17,10 +18,15 @@ interface ListQuery {
 }
 
 const usage = (message: string) => ({ error: { code: 'PULSER_E_USAGE', message } });
+const off = { error: { code: 'PULSER_E_MAIL_CATCHER', message: 'the mail catcher is not running (start pulser with --mail-listen)' } };
 const notFound = (id: string) => ({ error: { code: 'PULSER_E_MAIL_NOT_FOUND', message: `no caught message ${JSON.stringify(id)} (it may have been evicted by the retention limits)` } });
 
-export const mailRoutes: FastifyPluginAsync<MailRoutesOptions> = async (app, { store }) => {
+export const mailRoutes: FastifyPluginAsync<MailRoutesOptions> = async (app, opts) => {
+  const current = typeof opts.store === 'function' ? opts.store : () => opts.store as MailStore;
+
   app.get<{ Querystring: ListQuery }>('/api/mail', async (req, reply) => {
+    const store = current();
+    if (!store) return reply.code(503).send(off);
     const { env, to, subject, since, limit } = req.query;
     if (env !== undefined && !ENV_NAME.test(env)) return reply.code(400).send(usage('env must be an environment name'));
     const sinceDate = since === undefined ? undefined : new Date(since);
@@ -33,6 +39,8 @@ export const mailRoutes: FastifyPluginAsync<MailRoutesOptions> = async (app, { s
   });
 
   app.get<{ Params: { id: string } }>('/api/mail/:id', async (req, reply) => {
+    const store = current();
+    if (!store) return reply.code(503).send(off);
     const entry = store.get(req.params.id);
     const raw = entry ? await store.raw(entry.id) : null;
     if (!entry || !raw) return reply.code(404).send(notFound(req.params.id));
@@ -40,6 +48,8 @@ export const mailRoutes: FastifyPluginAsync<MailRoutesOptions> = async (app, { s
   });
 
   app.get<{ Params: { id: string } }>('/api/mail/:id/raw', async (req, reply) => {
+    const store = current();
+    if (!store) return reply.code(503).send(off);
     const raw = await store.raw(req.params.id);
     if (!raw) return reply.code(404).send(notFound(req.params.id));
     return reply.type('message/rfc822').header('content-disposition', `inline; filename="${req.params.id}.eml"`).send(raw);
