@@ -14,7 +14,9 @@ export interface StandInArgs {
   overrides: Record<string, string>;
 }
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 const LONG_WITH_VALUE: Record<string, string> = {
   '--db_host': 'db_host',
