@@ -7,6 +7,7 @@ import { asPulserError, PulserError } from '../../src/errors.ts';
 import { describeProbe } from '../../src/drivers/index.ts';
 import { checkout, checkoutHead, fetchMirror, listTree, mirrorDir, readAt, resolveRef } from '../../src/drivers/gitrepo.ts';
 import { parseManifest } from '../../src/odoo/manifest.ts';
+import { parseOcaDependencies } from '../../src/odoo/catalogue.ts';
 import { envDb } from '../../src/odoo/db.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
@@ -19,15 +20,6 @@ import { planAddons, RECONCILER, undeclaredModules, type AddonsObserved, type Mo
 export { planAddons, type AddonsObserved } from './plan.ts';
 
 const ODOO_RUN_TIMEOUT_MS = 10 * 60_000;
-
-/** `oca_dependencies.txt`: one repository per line (`name [url] [branch]`), `#` comments. */
-export function parseOcaDependencies(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter(Boolean)
-    .map((l) => l.split(/\s+/)[0]!);
-}
 
 async function observeRepo(desired: DesiredEnv, r: AddonRepo): Promise<RepoObserved> {
   const name = repoName(r);
@@ -48,7 +40,7 @@ async function observeRepo(desired: DesiredEnv, r: AddonRepo): Promise<RepoObser
       out.modules[f.name] = mod;
     }
     const oca = tree.find((e) => e.type === 'blob' && e.name === 'oca_dependencies.txt');
-    if (oca) out.ocaDependencies = parseOcaDependencies((await readAt(mirror, commit, 'oca_dependencies.txt')) ?? '');
+    if (oca) out.ocaDependencies = parseOcaDependencies((await readAt(mirror, commit, 'oca_dependencies.txt')) ?? '', `${name}/oca_dependencies.txt`).map((d) => d.repo);
   } catch (err) {
     out.error = asPulserError(err).toJSON();
   }

@@ -3,8 +3,10 @@
 // modules whose manifest version or content changed, then a restart of the serving container.
 import type { Change, Finding, Plan } from '../../src/core/reconciler.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
-import { PulserError, type ErrorRecord } from '../../src/errors.ts';
+import type { ErrorRecord } from '../../src/errors.ts';
 import { repoName } from './layout.ts';
+import { resolveModules, type AvailableModule } from '../../src/odoo/resolve.ts';
+import { coreModules } from '../../src/odoo/catalogue.ts';
 
 export const RECONCILER = 'addons';
 
@@ -57,61 +59,36 @@ function seriesOf(db: NonNullable<AddonsObserved['db']>): string | null {
   return m ? m[1]! : null;
 }
 
-interface Catalogue {
-  depends: (name: string) => string[] | null;
-  repoOf: Map<string, RepoObserved>;
-}
-
-function catalogue(observed: AddonsObserved): Catalogue {
+/** Which repository provides each module (the first declared one wins for checksums). */
+function repoOfModules(observed: AddonsObserved): Map<string, RepoObserved> {
   const repoOf = new Map<string, RepoObserved>();
   for (const r of observed.repos) for (const m of Object.keys(r.modules)) if (!repoOf.has(m)) repoOf.set(m, r);
-  return {
-    repoOf,
-    depends: (name) => {
-      const fromRepo = repoOf.get(name)?.modules[name];
-      if (fromRepo) return fromRepo.depends;
-      if (observed.db?.modules[name]) return observed.db.dependencies[name] ?? [];
-      // A fresh database knows none of the server's own modules yet: Odoo resolves them itself.
-      if (!observed.db) return [];
-      return null;
-    },
-  };
+  return repoOf;
 }
 
-/** The declared modules and their dependencies, dependencies first; problems as findings. */
+/**
+ * The declared modules and their dependencies, dependencies first (src/odoo/resolve.ts); problems
+ * as findings. Modules the database knows that no repository provides come with the image.
+ */
 export function resolveInstallOrder(declared: string[], observed: AddonsObserved, env: string): { order: string[]; findings: Finding[] } {
-  const cat = catalogue(observed);
-  const order: string[] = [];
-  const findings: Finding[] = [];
-  const done = new Set<string>();
-  const visit = (name: string, path: string[]): void => {
-    if (done.has(name)) return;
-    if (path.includes(name)) {
-      const cycle = [...path.slice(path.indexOf(name)), name].join(' → ');
-      findings.push({ subject: `${env}/addons/module/${name}`, error: new PulserError('PULSER_E_MODULE_CYCLE', `module dependencies form a cycle: ${cycle}`).toJSON() });
-      done.add(name);
-      return;
-    }
-    const deps = cat.depends(name);
-    if (deps === null) {
-      const neededBy = path.at(-1);
-      const hints = [...new Set(observed.repos.flatMap((r) => r.ocaDependencies))].filter((d) => !observed.repos.some((r) => r.name === d));
-      const hint = hints.length ? `; oca_dependencies.txt names repositories not declared in addons.repos: ${hints.join(', ')}` : '';
-      findings.push({
-        subject: `${env}/addons/module/${name}`,
-        error: new PulserError('PULSER_E_MODULE_MISSING', `module ${name}${neededBy ? ` (needed by ${neededBy})` : ''} is in no declared repository and not known to the database${hint}`, {
-          details: { module: name, neededBy: neededBy ?? null, candidates: hints },
-        }).toJSON(),
-      });
-      done.add(name);
-      return;
-    }
-    for (const d of deps) visit(d, [...path, name]);
-    done.add(name);
-    order.push(name);
+  const available: AvailableModule[] = observed.repos.flatMap((r) =>
+    Object.entries(r.modules).map(([name, m]) => ({ name, repo: r.name, depends: m.depends, installable: m.installable, version: m.version })),
+  );
+  const fromRepos = new Set(available.map((a) => a.name));
+  const core = coreModules(Object.keys(observed.db?.modules ?? {}).filter((m) => !fromRepos.has(m)));
+  const { order, problems } = resolveModules({
+    requested: declared,
+    available,
+    core,
+    hints: {
+      ocaDependencies: observed.repos.flatMap((r) => r.ocaDependencies.map((repo) => ({ repo, declaredIn: r.name }))).filter((o) => !observed.repos.some((r) => r.name === o.repo)),
+      unscanned: observed.repos.filter((r) => r.error).map((r) => ({ repo: r.name })),
+    },
+  });
+  return {
+    order: order.map((m) => m.name),
+    findings: problems.map((p) => ({ subject: `${env}/addons/module/${String(p.details?.module ?? 'modules')}`, error: p.toJSON() })),
   };
-  for (const m of declared) visit(m, []);
-  return { order, findings };
 }
 
 export function planAddons(desired: DesiredEnv, observed: AddonsObserved): Plan {
@@ -146,7 +123,7 @@ export function planAddons(desired: DesiredEnv, observed: AddonsObserved): Plan 
   const { order, findings: resolveFindings } = resolveInstallOrder(declared, observed, env);
   if (resolveFindings.length) return { changes, findings: resolveFindings };
 
-  const cat = catalogue(observed);
+  const repoOf = repoOfModules(observed);
   const db = observed.db;
   const installed = (m: string) => db?.modules[m]?.state === 'installed';
   const toInstall = order.filter((m) => !installed(m));
@@ -158,7 +135,7 @@ export function planAddons(desired: DesiredEnv, observed: AddonsObserved): Plan 
       summary: `install ${toInstall.join(', ')}`,
       diff: Object.fromEntries(toInstall.map((m) => [m, { before: db?.modules[m]?.state ?? 'absent', after: 'installed' }])),
       reason: `declared in addons.install${toInstall.some((m) => !declared.includes(m)) ? ' (with the dependencies they need)' : ''}`,
-      op: { kind: 'install', modules: toInstall, checksums: Object.fromEntries(toInstall.flatMap((m) => { const c = cat.repoOf.get(m)?.modules[m]?.checksum; return c ? [[m, c]] : []; })) },
+      op: { kind: 'install', modules: toInstall, checksums: Object.fromEntries(toInstall.flatMap((m) => { const c = repoOf.get(m)?.modules[m]?.checksum; return c ? [[m, c]] : []; })) },
     });
   }
 
@@ -167,7 +144,7 @@ export function planAddons(desired: DesiredEnv, observed: AddonsObserved): Plan 
     const series = seriesOf(db);
     for (const name of order) {
       if (!installed(name)) continue;
-      const m = cat.repoOf.get(name)?.modules[name];
+      const m = repoOf.get(name)?.modules[name];
       if (!m) continue;
       const have = db.modules[name]!;
       const recorded = db.checksums[name];

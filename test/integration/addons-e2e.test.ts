@@ -60,30 +60,24 @@ t.test('declaring a module installs it and its dependencies in order', async (t)
   t.equal(again!.outcome, 'in-sync', JSON.stringify(again!.plan.changes.map((c) => c.summary)));
 });
 
-t.test('bumping a version upgrades the module', async (t) => {
+t.test('a version bump and a code edit without a bump each upgrade their module', async (t) => {
+  const before = await checksum('acme_base');
   await repo.module('acme_sale', { version: '1.1', depends: ['acme_base', 'web'], data: ['views/sale.xml'] });
-  await repo.commit('bump acme_sale');
+  await repo.write('acme_base/models/partner.py', 'x = 2\n');
+  await repo.commit('bump acme_sale, edit acme_base');
   const [rec] = await w.pass(name);
   t.equal(rec!.outcome, 'applied', JSON.stringify(rec!.errors));
   const upgrade = rec!.plan.changes.find((c) => c.subject.endsWith('/addons/upgrade'))!;
-  t.same(upgrade.op.modules, ['acme_sale']);
-  t.match(upgrade.reason, /acme_sale: version 17\.0\.1\.0 → 1\.1/);
+  t.same(upgrade.op.modules, ['acme_base', 'acme_sale'], 'dependencies first');
+  t.equal(upgrade.reason, 'acme_base: code changed without a version bump; acme_sale: version 17.0.1.0 → 1.1');
+  const ran = rec!.apply.find((a) => a.subject.endsWith('/addons/upgrade'))!;
+  t.same(ran.detail?.argv, ['odoo', '-c', '/etc/odoo/odoo.conf', '-d', db, '-u', 'acme_base,acme_sale', '--stop-after-init']);
   t.equal((await modules()).acme_sale?.latest_version, '17.0.1.1');
-});
-
-t.test('editing code without a version bump upgrades the module', async (t) => {
-  const before = await checksum('acme_base');
-  await repo.write('acme_base/models/partner.py', 'x = 2\n');
-  await repo.commit('edit acme_base');
-  const [plan] = await w.pass(name, 'plan');
-  const upgrade = plan!.plan.changes.find((c) => c.subject.endsWith('/addons/upgrade'))!;
-  t.same(upgrade.op.modules, ['acme_base']);
-  t.match(upgrade.reason, /acme_base: code changed without a version bump/);
-  const [rec] = await w.pass(name);
-  t.equal(rec!.outcome, 'applied', JSON.stringify(rec!.errors));
   const after = await checksum('acme_base');
   t.not(after, before, 'the new checksum is recorded after the upgrade');
-  t.equal(after, upgrade.op.checksums && (upgrade.op.checksums as Record<string, string>).acme_base);
+  t.equal(after, (upgrade.op.checksums as Record<string, string>).acme_base);
+  t.equal(rec!.apply.find((a) => a.subject.endsWith('/addons/restart'))?.outcome, 'applied', 'the serving container is restarted');
+  t.equal(await healthy(), '{"status": "pass"}');
 });
 
 t.test('a broken module fails with Odoo’s error lines; the serving container keeps serving', async (t) => {
