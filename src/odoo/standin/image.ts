@@ -4,7 +4,8 @@
 // when its content digest changes, so every test file and the demo share one build.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -58,10 +59,6 @@ export async function sharedLibraries(binary: string): Promise<string[]> {
   return [...libs].sort();
 }
 
-async function nodeBinary(): Promise<string> {
-  return process.execPath;
-}
-
 interface Layout {
   entries: FsEntry[];
   digest: string;
@@ -69,7 +66,7 @@ interface Layout {
 
 async function layout(): Promise<Layout> {
   const busybox = await loadBusybox();
-  const node = await nodeBinary();
+  const node = process.execPath;
   const [bundle, tables, nodeData, libs] = await Promise.all([bundleStandIn(), readFile(path.join(here, '..', 'tables.sql')), readFile(node), sharedLibraries(node)]);
   const dir = (name: string, mode = 0o755): FsEntry => ({ name, type: 'directory', mode });
   const file = (name: string, data: string | Buffer, mode = 0o644): FsEntry => ({ name, type: 'file', mode, data: typeof data === 'string' ? Buffer.from(data) : data });
@@ -157,9 +154,47 @@ export function ensureStandInImage(docker: Dockerode, tag = STANDIN_IMAGE, onPro
   return p;
 }
 
+/**
+ * One build at a time per engine and tag, across processes (test files run in parallel): a lock
+ * folder next to the engine's socket path name, taken with mkdir and given up when stale.
+ */
+async function withBuildLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const dir = path.join(tmpdir(), `pulser-standin-${createHash('sha256').update(key).digest('hex').slice(0, 12)}.lock`);
+  const deadline = Date.now() + IMPORT_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await mkdir(dir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = Date.now() - (await stat(dir).then((st) => st.mtimeMs, () => Date.now()));
+      if (age > IMPORT_TIMEOUT_MS || Date.now() > deadline) await rm(dir, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function buildIfStale(docker: Dockerode, tag: string, onProgress?: (line: string) => void): Promise<{ tag: string; built: boolean }> {
   const l = await layout();
   if ((await currentDigest(docker, tag)) === l.digest) return { tag, built: false };
+  const socket = (docker.modem as { socketPath?: string }).socketPath ?? 'docker';
+  return withBuildLock(`${socket}\0${tag}`, async () => {
+    // Another process may have built it while this one waited.
+    if ((await currentDigest(docker, tag)) === l.digest) return { tag, built: false };
+    const previous = await docker.getImage(tag).inspect().then((i) => i.Id, () => null);
+    const out = await importStandIn(docker, tag, l, onProgress);
+    // The replaced image is 100 MB of dangling layers; it goes unless a container still uses it.
+    if (previous) await docker.getImage(previous).remove().catch(() => undefined);
+    return out;
+  });
+}
+
+async function importStandIn(docker: Dockerode, tag: string, l: Layout, onProgress?: (line: string) => void): Promise<{ tag: string; built: boolean }> {
   const { repo, tag: version } = splitTag(tag);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), IMPORT_TIMEOUT_MS);
