@@ -4,7 +4,6 @@
 import type { Change, Finding, Plan } from '../../src/core/reconciler.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import type { ErrorRecord } from '../../src/errors.ts';
-import { repoName } from './layout.ts';
 import { resolveModules, type AvailableModule } from '../../src/odoo/resolve.ts';
 import { coreModules } from '../../src/odoo/catalogue.ts';
 
@@ -189,4 +188,3 @@ export function undeclaredModules(desired: DesiredEnv, observed: AddonsObserved)
     .sort();
 }
 
-export { repoName };

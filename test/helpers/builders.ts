@@ -35,7 +35,7 @@ export interface DesiredEnvOptions {
   health?: { path?: string; interval?: string; timeout?: string; retries?: number };
   sync?: { auto?: boolean; interval?: string; prune?: boolean };
   /** `database` as written in YAML, merged over `{ name: odoo_<name>, host, user, password: ${secret:DB_PASSWORD} }` */
-  database?: { name?: string; host?: string; port?: number; user?: string; password?: string | null };
+  database?: { name?: string; host?: string; address?: string; port?: number; user?: string; password?: string | null };
   /** values of `${secret:…}` references, merged over `{ DB_PASSWORD: DEFAULT_DB_PASSWORD }` */
   secrets?: Record<string, string>;
   /** files of `ops/kv/`, by key */

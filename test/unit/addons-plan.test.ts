@@ -6,6 +6,7 @@ import { planAddons, resolveInstallOrder, sameVersion, undeclaredModules, type A
 import { designOneOff, odooErrorLines, odooRunArgv, SQL } from '../../reconcilers/addons/design.ts';
 import { addonsMounts, repoName } from '../../reconcilers/addons/layout.ts';
 import { designOdooContainer, renderOdooConf } from '../../reconcilers/containers/design.ts';
+import { dbTarget } from '../../src/odoo/db.ts';
 
 const C1 = 'a'.repeat(40);
 const C2 = 'b'.repeat(40);
@@ -163,4 +164,13 @@ t.test('SQL, error lines, versions', async (t) => {
   t.ok(sameVersion('17.0.1.0', '17.0.1.0', '17.0'));
   t.notOk(sameVersion('1.1', '17.0.1.0', '17.0'));
   t.notOk(sameVersion('1.0', null, '17.0'));
+});
+
+t.test('the database address pulser connects to', async (t) => {
+  const viaGateway = await desiredEnv(t, { database: { host: 'host.docker.internal', port: 5433 } });
+  t.same(dbTarget(viaGateway), { address: '127.0.0.1', port: 5433, user: 'odoo', password: 'db-secret-1', database: 'odoo_staging' }, 'the Docker host alias means this machine');
+  const remote = await desiredEnv(t, { database: { host: 'db.internal' } });
+  t.equal(dbTarget(remote).address, 'db.internal');
+  const explicit = await desiredEnv(t, { database: { host: 'pg', address: '10.0.0.5' } });
+  t.equal(dbTarget(explicit).address, '10.0.0.5', 'database.address wins');
 });

@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseManifest, type Manifest } from '../manifest.ts';
-import { traceback, type OdooLog } from './log.ts';
+import type { OdooLog } from './log.ts';
 
 export type Query = <R = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<R[]>;
 
@@ -231,4 +231,3 @@ export function pyList(items: string[]): string {
   return `[${items.map((i) => `'${i}'`).join(', ')}]`;
 }
 
-export { traceback };
