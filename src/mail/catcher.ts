@@ -57,7 +57,7 @@ export class MailCatcher {
 
   async listen(): Promise<void> {
     if (this.server) return;
-    await this.store.open();
+    await this.store.open((raw) => describe(raw, null));
     const server = new SMTPServer({
       name: 'pulser-mail-catcher',
       banner: 'pulser mail catcher',
@@ -156,13 +156,14 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string[]
   return out;
 }
 
-async function describe(raw: Buffer, session: SMTPServerSession): Promise<Omit<MailEntry, 'id' | 'env' | 'size' | 'receivedAt'>> {
+/** The index entry of a message; without the SMTP session (recovery), Bcc is what the headers say. */
+async function describe(raw: Buffer, session: SMTPServerSession | null): Promise<Omit<MailEntry, 'id' | 'env' | 'size' | 'receivedAt'>> {
   const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
   const to = addresses(parsed.to);
   const cc = addresses(parsed.cc);
   const named = new Set([...to, ...cc].map((a) => a.toLowerCase()));
-  const bcc = [...addresses(parsed.bcc), ...session.envelope.rcptTo.map((r) => r.address)].filter((a, i, all) => !named.has(a.toLowerCase()) && all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i);
-  const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+  const bcc = [...addresses(parsed.bcc), ...(session?.envelope.rcptTo.map((r) => r.address) ?? [])].filter((a, i, all) => !named.has(a.toLowerCase()) && all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i);
+  const envelopeFrom = session?.envelope.mailFrom ? session.envelope.mailFrom.address : null;
   return {
     from: addresses(parsed.from)[0] ?? envelopeFrom,
     to,

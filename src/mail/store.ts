@@ -1,10 +1,10 @@
 // Caught mail on disk, per environment: one raw `.eml` per message and a JSON index, both written
 // atomically, with a bounded retention (oldest evicted first). The index is kept in memory too, so
 // listing and searching never read the messages.
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomic, isErrno } from '../evidence/durable.ts';
+import { writeFileAtomic, writeNewFile, isErrno } from '../evidence/durable.ts';
 import { PulserError } from '../errors.ts';
 
 export interface MailAttachment {
@@ -65,18 +65,28 @@ export class MailStore {
     readonly retention: MailRetention = DEFAULT_RETENTION,
   ) {}
 
-  /** Loads every environment's index; messages whose .eml is gone are dropped from it. */
-  async open(): Promise<void> {
+  /** Loads every environment's index. The .eml files are the truth and the index a synced-late
+   *  cache of them: entries whose file is gone are dropped, files the index does not name (a crash
+   *  before the index was written) are described again with `recover`. */
+  async open(recover: (raw: Buffer) => Promise<Omit<MailEntry, 'id' | 'env' | 'size' | 'receivedAt'>>): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     for (const env of (await readdir(this.dir)).filter((e) => ENV_NAME.test(e)).sort()) {
       let entries: MailEntry[] = [];
       try {
         entries = JSON.parse(await readFile(path.join(this.dir, env, INDEX), 'utf8')) as MailEntry[];
       } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw new PulserError('PULSER_E_MAIL_CATCHER', `mail index of ${env} is unreadable: ${(err as Error).message}`, { cause: err });
+        // A torn or missing index is rebuilt from the messages themselves.
+        if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw new PulserError('PULSER_E_MAIL_CATCHER', `mail index of ${env} is unreadable: ${(err as Error).message}`, { cause: err });
       }
-      const present = new Set(await readdir(path.join(this.dir, env)));
-      const kept = entries.filter((e) => ID.test(e.id) && present.has(`${e.id}.eml`));
+      const files = new Set((await readdir(path.join(this.dir, env))).filter((f) => f.endsWith('.eml')).map((f) => f.slice(0, -4)));
+      const kept = entries.filter((e) => ID.test(e.id) && files.has(e.id));
+      const known = new Set(kept.map((e) => e.id));
+      for (const id of [...files].filter((f) => ID.test(f) && !known.has(f))) {
+        const raw = await readFile(path.join(this.dir, env, `${id}.eml`));
+        kept.push({ id, env, ...(await recover(raw)), size: raw.length, receivedAt: new Date(parseInt(id.slice(0, 10), 36)).toISOString() });
+      }
+      kept.sort((a, b) => (a.id < b.id ? -1 : 1));
+      if (kept.length !== entries.length || known.size !== files.size) await this.writeIndex(env, kept);
       this.byEnv.set(env, kept);
       for (const e of kept) {
         this.envOf.set(e.id, env);
@@ -102,8 +112,8 @@ export class MailStore {
         evicted.push(old);
       }
       // The index is written before evicted files are removed: a crash in between leaves files
-      // the index no longer names, never an index naming missing files.
-      await writeFileAtomic(path.join(folder, INDEX), JSON.stringify(list));
+      // the index no longer names (recovered on open), never an index naming missing files.
+      await this.writeIndex(env, list);
       this.byEnv.set(env, list);
       this.envOf.set(id, env);
       for (const old of evicted) {
@@ -147,6 +157,19 @@ export class MailStore {
   /** Drains writes under way. */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** Atomic (rename) but not synced: the synced .eml files are enough to rebuild it. */
+  private async writeIndex(env: string, list: readonly MailEntry[]): Promise<void> {
+    const file = path.join(this.dir, env, INDEX);
+    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await writeNewFile(temp, JSON.stringify(list), { sync: false });
+      await rename(temp, file);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
   }
 
   /** Time-ordered ids: milliseconds (strictly increasing within this store) and a random tail. */

@@ -2,7 +2,7 @@
 // environment, filing, search, HTML and attachments, retention, oversized messages, restarts,
 // and the HTTP routes over what was caught.
 import t, { type Test } from 'tap';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -191,6 +191,34 @@ t.test('messages survive a restart of the catcher', async (t) => {
   t.ok((await second.store.raw(before[0]!.id))?.toString().includes('before restart'));
   await send(second, 'staging', { from: 'a@x.io', to: 'b@x.io', subject: 'after restart', text: 'x' });
   t.same(second.store.list().map((m) => m.subject), ['after restart', 'before restart'], 'new ids sort after old ones');
+});
+
+t.test('the .eml files are the truth: a lost or torn index is rebuilt from them', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pulser-mail-recover-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const first = new MailCatcher({ dir, secret: SECRET, port: 0 });
+  await first.listen();
+  await send(first, 'staging', { from: 'a@x.io', to: 'b@x.io', cc: 'c@x.io', subject: 'one', text: 'x' });
+  await send(first, 'staging', { from: 'a@x.io', to: 'b@x.io', subject: 'two', html: '<b>x</b>', attachments: [{ filename: 'f.txt', content: 'abc' }] });
+  const before = first.store.list();
+  await first.close();
+  // A crash after the second .eml was synced but before its index entry was written:
+  const index = path.join(dir, 'staging', 'index.json');
+  await writeFile(index, JSON.stringify(JSON.parse(await readFile(index, 'utf8')).slice(0, 1)));
+  const second = new MailCatcher({ dir, secret: SECRET, port: 0 });
+  await second.listen();
+  t.same(
+    second.store.list().map((m) => [m.id, m.subject, m.to, m.cc, m.hasHtml, m.attachments, m.receivedAt.slice(0, 16)]),
+    before.map((m) => [m.id, m.subject, m.to, m.cc, m.hasHtml, m.attachments, m.receivedAt.slice(0, 16)]),
+    'the message missing from the index is back',
+  );
+  await second.close();
+  await writeFile(index, '[{"id": "torn');
+  const third = new MailCatcher({ dir, secret: SECRET, port: 0 });
+  await third.listen();
+  t.same(third.store.list().map((m) => m.subject), ['two', 'one'], 'a torn index is rebuilt');
+  t.same(JSON.parse(await readFile(index, 'utf8')).length, 2, 'and written back');
+  await third.close();
 });
 
 t.test('a taken port is a coded error', async (t) => {
