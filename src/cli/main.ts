@@ -96,6 +96,22 @@ function parseListen(text: string, flag = '--listen'): { host: string; port: num
   return { host: m[1]!, port };
 }
 
+/** PULSER_MAIL_MAX_MESSAGES / PULSER_MAIL_MAX_BYTES (kept per environment), PULSER_MAIL_MAX_MESSAGE_BYTES. */
+function mailLimits(): { retention?: { maxMessages?: number; maxBytes?: number }; maxMessageBytes?: number } {
+  const read = (name: string): number | undefined => {
+    const v = process.env[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1) throw new PulserError('PULSER_E_USAGE', `${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const [maxMessages, maxBytes, maxMessageBytes] = ['PULSER_MAIL_MAX_MESSAGES', 'PULSER_MAIL_MAX_BYTES', 'PULSER_MAIL_MAX_MESSAGE_BYTES'].map(read);
+  return {
+    retention: { ...(maxMessages ? { maxMessages } : {}), ...(maxBytes ? { maxBytes } : {}) },
+    ...(maxMessageBytes ? { maxMessageBytes } : {}),
+  };
+}
+
 function parseConcurrency(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new PulserError('PULSER_E_USAGE', `--concurrency must be an integer from 1 to 256, got ${JSON.stringify(text)}`);
@@ -127,7 +143,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
     progress: (env, msg) => progress.update(env, msg),
     logLevel: level,
     logWrite: (line) => progress.log(line),
-    ...(flags['mail-listen'] === 'off' ? {} : { catcher: parseListen(flags['mail-listen'], '--mail-listen') }),
+    ...(flags['mail-listen'] === 'off' ? {} : { catcher: { ...parseListen(flags['mail-listen'], '--mail-listen'), ...mailLimits() } }),
   });
 }
 

@@ -50,7 +50,8 @@ export interface MailQuery {
 }
 
 export const DEFAULT_RETENTION: MailRetention = { maxMessages: 500, maxBytes: 100 * 1024 * 1024 };
-export const ENV_NAME = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+/** The environment name pattern of schema/environment.schema.json. */
+export const ENV_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const ID = /^[0-9a-z]{10}-[0-9a-f]{8}$/;
 const INDEX = 'index.json';
 
