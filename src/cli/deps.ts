@@ -15,7 +15,7 @@ import { repoCheckoutDir, repoName } from '../../reconcilers/addons/layout.ts';
 import { odooRunArgv } from '../../reconcilers/addons/design.ts';
 import type { Io } from './main.ts';
 
-export const DEPS_USAGE = `Usage: pulser deps <module…> [--addons PATH]… [--env ENV] [--installed a,b] [--database DB] [--json]
+const DEPS_USAGE = `Usage: pulser deps <module…> [--addons PATH]… [--env ENV] [--installed a,b] [--database DB] [--json]
 
   Resolves the modules and their dependencies from addons folders (each holding module folders
   with a __manifest__.py), prints the install order and the Odoo command installing what is not

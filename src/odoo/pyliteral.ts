@@ -313,7 +313,7 @@ class Parser {
     // A docstring statement followed by the literal: Python would reject this in `literal_eval`,
     // but the intent is unambiguous, so it is read and flagged.
     if (this.peek().kind === 'str' && this.strRunEndsStatement() && this.peek(this.strRunLength() + 1).kind !== 'eof') {
-      warnings.push(`${this.where2(this.peek())}: a module docstring precedes the manifest literal; Odoo's ast.literal_eval rejects such a file`);
+      warnings.push(`${this.position(this.peek())}: a module docstring precedes the manifest literal; Odoo's ast.literal_eval rejects such a file`);
       this.pos += this.strRunLength() + 1;
       while (this.peek().kind === 'newline') this.pos++;
     }
@@ -327,7 +327,7 @@ class Parser {
     return { value, locate: this.locate, warnings };
   }
 
-  private where2(tok: Token): string {
+  private position(tok: Token): string {
     const l = this.src.loc(tok.offset);
     return `${l.file}:${l.line}:${l.col}`;
   }
