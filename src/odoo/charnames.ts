@@ -7,20 +7,20 @@ const SKIP: readonly (readonly [number, number])[] = [
   [0x4e00, 0xa000],
   [0xac00, 0xd7b0],
   [0xd800, 0xf900],
-  [0x20000, 0x40000],
-  [0x40000, 0xe0000],
+  [0x20000, 0xe0000],
 ];
+/** Past the tags and variation selectors of plane 14 only private use remains. */
+const LAST_NAMED = 0xe01ef;
 
 let index: Map<string, string> | null = null;
 
 function buildIndex(): Map<string, string> {
   const map = new Map<string, string>();
-  for (let cp = 0; cp <= 0x10ffff; cp++) {
+  for (let cp = 0; cp <= LAST_NAMED; cp++) {
     // Blocks whose names embed the code point are answered without the index; surrogates,
     // private use and the unassigned planes carry no names.
     const skip = SKIP.find(([from]) => from === cp);
     if (skip) cp = skip[1];
-    if (cp === 0xf0000) break;
     const ch = String.fromCodePoint(cp);
     const name = unicodeBaseName(ch);
     if (name !== undefined) map.set(name, ch);
