@@ -2,5 +2,7 @@
 import type { Reconciler } from '../src/core/reconciler.ts';
 import { containers } from './containers/index.ts';
 import { hosts } from './hosts/index.ts';
+import { addons } from './addons/index.ts';
+import { mail } from './mail/index.ts';
 
-export const reconcilers: Reconciler[] = [hosts as Reconciler, containers as Reconciler];
+export const reconcilers: Reconciler[] = [hosts as Reconciler, containers as Reconciler, addons as Reconciler, mail as Reconciler];

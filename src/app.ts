@@ -6,6 +6,7 @@ import { loadSpecs } from './spec/load.ts';
 import { SecretSource } from './spec/secrets.ts';
 import type { SpecSnapshot } from './spec/model.ts';
 import { createDrivers, type Drivers, type SshOptions } from './drivers/index.ts';
+import type { MailCatcherRoute } from './odoo/catcher-route.ts';
 import { Engine } from './core/engine.ts';
 import { ReconcileLoop } from './core/loop.ts';
 import { EvidenceStore } from './evidence/index.ts';
@@ -21,6 +22,8 @@ import { specCommit } from './drivers/git.ts';
 import { Monitor, backupsFromStatus, type MonitorOptions } from './monitor/monitor.ts';
 import { GitOps, type GitOpsOptions } from './gitops/index.ts';
 import { createLogReader, type LogReader } from './logs/index.ts';
+import { MailCatcher, type MailCatcherOptions } from './mail/catcher.ts';
+import { catcherSecret } from './mail/secret.ts';
 
 export interface PulserOptions {
   root: string;
@@ -46,6 +49,10 @@ export interface PulserOptions {
   git?: GitOpsOptions;
   /** SSH timeouts, keepalive and reconnect backoff for remote hosts */
   ssh?: SshOptions;
+  /** the mail catcher environments in `mail.mode: catch` send to */
+  mailCatcher?: MailCatcherRoute;
+  /** run pulser's own mail catcher (started by `startMail()`); absent: off */
+  catcher?: Omit<MailCatcherOptions, 'dir' | 'secret' | 'log'>;
 }
 
 export interface Pulser {
@@ -67,6 +74,9 @@ export interface Pulser {
   start(watch: boolean): Promise<void>;
   /** reports passes a previous run left unfinished; returns their records */
   recoverInterrupted(): Promise<PassRecord[]>;
+  /** starts the mail catcher when the options ask for one; the running catcher or null */
+  startMail(): Promise<MailCatcher | null>;
+  mail(): MailCatcher | null;
   close(): Promise<void>;
 }
 
@@ -84,6 +94,18 @@ export function createPulser(opts: PulserOptions): Pulser {
     opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(stateHome, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
   const stateDir = opts.stateDir ?? path.join(stateHome, '.pulser');
   const inventory = new Inventory(stateDir);
+  let catcher: MailCatcher | null = null;
+  // The route the mail reconciler writes into Odoo: every password it hands out is masked in logs.
+  const catcherRoute: MailCatcherRoute = {
+    get port() {
+      return catcher!.port;
+    },
+    credentialsFor(env) {
+      const c = catcher!.credentialsFor(env);
+      secretValues.add(c.pass);
+      return c;
+    },
+  };
 
   let drivers: Drivers | null = null;
   let hostsKey = '';
@@ -131,6 +153,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     progress: opts.progress,
     commit: async () => commit,
     observer: opts.git ? { applyStarted: (r) => gitops?.deployments.applyStarted(r), passRecorded: (r) => gitops?.deployments.passRecorded(r) } : undefined,
+    mailCatcher: () => opts.mailCatcher ?? (catcher ? catcherRoute : null),
   });
   const loop = new ReconcileLoop({
     engine,
@@ -188,7 +211,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     load,
     drivers: currentDrivers,
     logs,
-    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor, gitops: routes(), logs }),
+    server: (ready) => buildServer({ metrics, status: engine.status, evidence, ready, monitor, gitops: routes(), logs, mail: () => catcher?.store ?? null }),
     async recoverInterrupted() {
       if (!evidence) return [];
       const recs = await evidence.recoverInterrupted();
@@ -200,11 +223,23 @@ export function createPulser(opts: PulserOptions): Pulser {
       }
       return recs;
     },
+    async startMail() {
+      if (!opts.catcher || catcher) return catcher;
+      const secret = await catcherSecret(stateDir, secrets);
+      secretValues.add(secret);
+      const started = new MailCatcher({ ...opts.catcher, dir: path.join(stateDir, 'mail'), secret, log: log.child({ component: 'mail-catcher' }) });
+      await started.listen();
+      catcher = started;
+      return catcher;
+    },
+    mail: () => catcher,
     async close() {
       await monitor.stop();
       await gitops?.stop();
       await loop.stop();
       await drivers?.close();
+      await catcher?.close();
+      catcher = null;
     },
   };
 }

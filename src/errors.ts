@@ -42,6 +42,22 @@ export const ERRORS = {
   PULSER_E_DB_AUTH: { class: 'terminal', reason: 'DatabaseAuthFailed', summary: 'PostgreSQL refused the user or password the spec gives.' },
   PULSER_E_DB_MISSING: { class: 'terminal', reason: 'DatabaseMissing', summary: 'The database the spec names does not exist on the server.' },
   PULSER_E_DB_QUERY: { class: 'terminal', reason: 'DatabaseQueryFailed', summary: 'PostgreSQL rejected a statement (missing table, constraint, permission); the message and SQLSTATE are in the evidence.' },
+  // Addon modules: manifests, dependency resolution, catalogue
+  PULSER_E_MANIFEST_SYNTAX: { class: 'terminal', reason: 'ManifestSyntaxError', summary: 'A `__manifest__.py` (or `__openerp__.py`) is not one plain Python literal (a call, a name, an expression, two statements, unbalanced brackets, a bad string escape); the error gives file:line:col.' },
+  PULSER_E_MANIFEST_INVALID: { class: 'terminal', reason: 'ManifestInvalid', summary: 'A manifest is a literal but not a dict, or a known key has the wrong type (`depends` not a list of strings, `installable` not a boolean, …).' },
+  PULSER_E_MODULE_MISSING: { class: 'terminal', reason: 'ModuleMissing', summary: 'A requested module or a dependency is in no scanned addons folder and not a core module; the error names who needs it and the repositories that may provide it.' },
+  PULSER_E_MODULE_CYCLE: { class: 'terminal', reason: 'ModuleCycle', summary: 'Module dependencies form a cycle; the error gives its path (`a → b → c → a`).' },
+  PULSER_E_MODULE_AMBIGUOUS: { class: 'terminal', reason: 'ModuleAmbiguous', summary: 'Two addon repositories provide a module of the same name; the error names both. Remove one from the environment.' },
+  PULSER_E_MODULE_NOT_INSTALLABLE: { class: 'terminal', reason: 'ModuleNotInstallable', summary: 'A module needed by the request declares `installable: False` in its manifest.' },
+  PULSER_E_CATALOGUE_INVALID: { class: 'terminal', reason: 'CatalogueInvalid', summary: '`ops/addons-catalogue.yaml` or an `oca_dependencies.txt` file is malformed; the error gives file:line.' },
+  // Mail catcher
+  PULSER_E_MAIL_CATCHER: { class: 'transient', reason: 'MailCatcherUnavailable', summary: 'The built-in mail catcher cannot listen on its address (port taken, address not on this machine) or its store cannot be written.' },
+  PULSER_E_MAIL_NOT_FOUND: { class: 'terminal', reason: 'MailNotFound', summary: 'No caught message has this id (it may have been evicted by the retention limits).' },
+  // Odoo: addon repositories, module install/upgrade, mail servers
+  PULSER_E_GIT_REF: { class: 'terminal', reason: 'GitRefNotFound', summary: 'The `ref` of an addon repository is no branch, tag or commit of that repository.' },
+  PULSER_E_ODOO_RUN_FAILED: { class: 'terminal', reason: 'OdooRunFailed', summary: 'An Odoo command (`-i`/`-u … --stop-after-init`) exited non-zero or left the module uninstalled; Odoo\'s error lines are in status and evidence. The serving container keeps serving.' },
+  PULSER_E_MAIL_POLICY: { class: 'terminal', reason: 'MailPolicyViolation', summary: 'A non-production environment set to `mail.mode: deliver`, or production set to `catch`/`block` without `mail.override: true`.' },
+  PULSER_E_MAIL_CATCHER_OFF: { class: 'waiting', reason: 'MailCatcherOff', summary: '`mail.mode: catch` but this pulser runs no mail catcher to route the mail to.' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   // Remote hosts (SSH, DigitalOcean), logs and the shell proxy
   PULSER_E_SSH_HOST_KEY: { class: 'terminal', reason: 'HostKeyMismatch', summary: 'The host presented an SSH host key whose SHA256 fingerprint differs from the pinned `hostKey`. Nothing is run on it until the pin or the host is fixed.' },
@@ -65,7 +81,7 @@ export const ERRORS = {
   // alerts
   PULSER_E_ALERT_WEBHOOK: { class: 'transient', reason: 'AlertWebhookFailed', summary: 'An alert notification could not be delivered to `alerts.webhook.url` after its retries; pulser tries again 30 s later and never drops it.' },
   // GitOps intake: the tracked git source, signed dispatches, GitHub webhooks and the GitHub App
-  PULSER_E_GIT: { class: 'transient', reason: 'GitFailed', summary: 'A git command failed (remote unreachable, ref missing, push refused). Retried with backoff.' },
+  PULSER_E_GIT: { class: 'transient', reason: 'GitFailed', summary: 'A git command failed or timed out (remote unreachable, push refused, clone, fetch or checkout of an addon repository); its stderr is in the evidence. Retried with backoff.' },
   PULSER_E_GIT_DIVERGED: { class: 'terminal', reason: 'GitDiverged', summary: 'The tracked branch no longer contains the commit pulser applied last (history rewritten). pulser only fast-forwards, never forces: fix the branch or the clone by hand.' },
   PULSER_E_POLICY_INVALID: { class: 'terminal', reason: 'PolicyInvalid', summary: '`ops/policy.yaml` is not valid YAML or breaks its schema; dispatches are refused until it is fixed.' },
   PULSER_E_WEBHOOK_SIGNATURE: { class: 'terminal', reason: 'WebhookSignatureInvalid', summary: 'A webhook or dispatch has no signature, a malformed one, or one that does not match its body (HTTP 401).' },

@@ -11,6 +11,8 @@ import { monitorRoutes } from './server-monitor.ts';
 import { gitopsRoutes, type GitOpsRouteDeps } from './gitops/routes.ts';
 import type { LogReader } from './logs/index.ts';
 import { logsRoutes } from './http/logs.ts';
+import { mailRoutes } from './mail/routes.ts';
+import type { MailStore } from './mail/store.ts';
 
 export interface ServerDeps {
   metrics: Metrics;
@@ -24,6 +26,8 @@ export interface ServerDeps {
   gitops?: GitOpsRouteDeps;
   /** the log explorer (GET /api/logs/:env) */
   logs?: LogReader;
+  /** the mail catcher's store (null while it is off): serves /api/mail */
+  mail?: () => MailStore | null;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -76,6 +80,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   if (deps.monitor) app.register(monitorRoutes, { monitor: deps.monitor });
   if (deps.gitops) void app.register(gitopsRoutes, deps.gitops);
   if (deps.logs) app.register(logsRoutes, { logs: deps.logs });
-
+  if (deps.mail) app.register(mailRoutes, { store: deps.mail });
   return app;
 }

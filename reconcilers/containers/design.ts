@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
 import { canonicalJson, sha256Hex } from '../../src/core/canonical.ts';
+import { addonsMounts } from '../addons/layout.ts';
 
 export const ODOO_HTTP_PORT = 8069;
 export const ODOO_CONF_DIR = '/etc/odoo';
@@ -28,6 +29,8 @@ export interface OdooContainerDesign {
   port: number;
   bind: string;
   command: string[] | null;
+  /** read-only mounts of the addon repositories (`host:container:ro`) */
+  binds: string[];
   /** real values: only for the container itself */
   environment: Record<string, string>;
   options: Record<string, string>;
@@ -84,6 +87,13 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     optionMasked[k] = confValue(masked.odoo.config[k] ?? v);
     optionPath[k] = `odoo.config.${k}`;
   }
+  const mounts = addonsMounts(desired);
+  if (mounts.addonsPath) options.addons_path = optionMasked.addons_path = mounts.addonsPath;
+  // Outside deliver mode the odoo.conf SMTP fallback (used when no ir_mail_server is active) is cut.
+  if (spec.mail && spec.mail.mode !== 'deliver') {
+    for (const k of ['smtp_server', 'smtp_user', 'smtp_password']) options[k] = optionMasked[k] = 'False';
+    options.smtp_ssl = optionMasked.smtp_ssl = 'False';
+  }
   const shownConfig: Record<string, string> = {};
   for (const k of Object.keys(options).sort()) {
     // The database password is never shown, even when written inline in the spec.
@@ -106,7 +116,15 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
   const specHash =
     'sha256:' +
     sha256Hex(
-      canonicalJson({ image: spec.odoo.image, port: spec.odoo.port, bind: spec.odoo.bind, command: spec.odoo.command ?? null, environment, options }),
+      canonicalJson({
+        image: spec.odoo.image,
+        port: spec.odoo.port,
+        bind: spec.odoo.bind,
+        command: spec.odoo.command ?? null,
+        environment,
+        options,
+        ...(mounts.binds.length ? { binds: mounts.binds } : {}),
+      }),
     );
   return {
     env: desired.name,
@@ -116,6 +134,7 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     port: spec.odoo.port,
     bind: spec.odoo.bind,
     command: spec.odoo.command ?? null,
+    binds: mounts.binds,
     environment,
     options,
     specHash,
@@ -153,6 +172,7 @@ export function createOptions(d: OdooContainerDesign): Docker.ContainerCreateOpt
       Init: true,
       RestartPolicy: { Name: STEADY_RESTART_POLICY },
       ExtraHosts: ['host.docker.internal:host-gateway'],
+      ...(d.binds.length ? { Binds: d.binds } : {}),
     },
   };
 }

@@ -30,6 +30,7 @@ Commands:
   render alerts|dashboard  Prometheus alerting rules / Grafana dashboard from the alerts sections
   logs <env> [service]     the last records of an environment's Odoo log (\`pulser logs --help\`)
   run <env> <template> …   a template of ops/templates.yaml (\`pulser run --list\`, \`pulser run --help\`)
+  deps <module…>           install order of modules and their dependencies (\`pulser deps --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 ${GITOPS_USAGE}
@@ -39,6 +40,7 @@ Options:
   --evidence-keep N        evidence packs kept per environment (default: 200)
   --secrets-file FILE      secrets file outside git (default: $PULSER_SECRETS_FILE)
   --listen HOST:PORT       HTTP server of reconcile --watch (default: 127.0.0.1:9470)
+  --mail-listen HOST:PORT  SMTP mail catcher of reconcile --watch (default: 127.0.0.1:2525; \`off\`)
   --concurrency N          environments reconciled in parallel (default: 4)
   --server URL             status: ask a running pulser instead of observing directly
   --json                   machine-readable output
@@ -52,6 +54,7 @@ interface Flags extends GitOpsFlags {
   'evidence-keep'?: string;
   'secrets-file'?: string;
   listen: string;
+  'mail-listen': string;
   concurrency: string;
   server?: string;
   json: boolean;
@@ -75,6 +78,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'evidence-keep': { type: 'string', default: process.env.PULSER_EVIDENCE_KEEP },
         'secrets-file': { type: 'string' },
         listen: { type: 'string', default: process.env.PULSER_LISTEN ?? '127.0.0.1:9470' },
+        'mail-listen': { type: 'string', default: process.env.PULSER_MAIL_LISTEN ?? '127.0.0.1:2525' },
         concurrency: { type: 'string', default: process.env.PULSER_CONCURRENCY ?? '4' },
         server: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -93,11 +97,27 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
   return { command, args, flags: parsed.values as Flags };
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 0 || port > 65535) throw new PulserError('PULSER_E_USAGE', `--listen must be HOST:PORT, got ${JSON.stringify(text)}`);
+  if (!m || port < 0 || port > 65535) throw new PulserError('PULSER_E_USAGE', `${flag} must be HOST:PORT, got ${JSON.stringify(text)}`);
   return { host: m[1]!, port };
+}
+
+/** PULSER_MAIL_MAX_MESSAGES / PULSER_MAIL_MAX_BYTES (kept per environment), PULSER_MAIL_MAX_MESSAGE_BYTES. */
+function mailLimits(): { retention?: { maxMessages?: number; maxBytes?: number }; maxMessageBytes?: number } {
+  const read = (name: string): number | undefined => {
+    const v = process.env[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1) throw new PulserError('PULSER_E_USAGE', `${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const [maxMessages, maxBytes, maxMessageBytes] = ['PULSER_MAIL_MAX_MESSAGES', 'PULSER_MAIL_MAX_BYTES', 'PULSER_MAIL_MAX_MESSAGE_BYTES'].map(read);
+  return {
+    retention: { ...(maxMessages ? { maxMessages } : {}), ...(maxBytes ? { maxBytes } : {}) },
+    ...(maxMessageBytes ? { maxMessageBytes } : {}),
+  };
 }
 
 function parseConcurrency(text: string): number {
@@ -136,6 +156,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
     progress: (env, msg) => progress.update(env, msg),
     logLevel: level,
     logWrite: (line) => progress.log(line),
+    ...(flags['mail-listen'] === 'off' ? {} : { catcher: { ...parseListen(flags['mail-listen'], '--mail-listen'), ...mailLimits() } }),
   });
 }
 
@@ -248,6 +269,8 @@ export async function runDaemon(p: Pulser, flags: Flags): Promise<number> {
   let ready = false;
   const app = p.server(() => ready);
   await p.recoverInterrupted();
+  // Without its catcher the daemon still reconciles; environments in mail.mode catch report it.
+  await p.startMail().catch((err: unknown) => p.log.warn(asPulserError(err).message, { code: 'PULSER_E_MAIL_CATCHER' }));
   await app.listen({ host, port });
   p.log.info(`pulser ${VERSION} serving on http://${host}:${port} (metrics, status, evidence); watching ${p.root}`);
   await p.start(true);
@@ -280,6 +303,7 @@ async function cmdDemo(flags: Flags, io: Io): Promise<number> {
 const OWN_COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   logs: async (a, io) => (await import('./logs.ts')).cmdLogs(a, io),
   run: async (a, io) => (await import('./run.ts')).cmdRun(a, io),
+  deps: async (a, io) => (await import('./deps.ts')).cmdDeps(a, io),
 };
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

@@ -11,6 +11,7 @@ import { orderReconcilers, dependentsOf } from './registry.ts';
 import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
 import { redact } from './redact.ts';
 import { StatusBoard } from './status.ts';
+import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
 
 /** The part of the evidence store the engine needs (the full store lives in src/evidence). */
 export interface EvidenceSink {
@@ -33,6 +34,7 @@ export interface EngineDeps {
   progress?: (env: string, message: string) => void;
   /** told when a pass starts applying and when its record is written (GitHub deployments) */
   observer?: { applyStarted(rec: PassRecord): void; passRecorded(rec: PassRecord): void };
+  mailCatcher?: () => MailCatcherRoute | null;
 }
 
 export interface PassOptions {
@@ -94,6 +96,7 @@ export class Engine {
       progress: (m) => this.deps.progress?.(desired.name, m),
       signal: signal ?? new AbortController().signal,
       metrics: this.deps.metrics,
+      mailCatcher: this.deps.mailCatcher?.() ?? null,
     };
   }
 

@@ -5,6 +5,7 @@ import type { ErrorRecord } from '../errors.ts';
 import type { Drivers } from '../drivers/index.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'run';
 export type ChangeRisk = 'safe' | 'disruptive' | 'destructive';
@@ -59,6 +60,8 @@ export interface ReconcileContext {
   signal: AbortSignal;
   /** for reconcilers that export what they observe (host facts) */
   metrics?: Metrics;
+  /** pulser's mail catcher, when this pulser runs one */
+  mailCatcher: MailCatcherRoute | null;
 }
 
 export interface Reconciler<Observed = unknown> {

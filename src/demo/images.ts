@@ -58,14 +58,14 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 const BUSYBOX_HINT = 'apt-get install -y busybox-static';
 
 /** Busybox applets linked in /bin. */
-const APPLETS = (
+export const APPLETS = (
   'sh ash httpd cat sleep echo printf ls env awk sed grep date wget nc ps kill mkdir rm cp ' +
   'mv ln touch chmod chown true false test [ id hostname head tail tr cut wc sort uname ' +
   'which find xargs tee stat timeout pwd basename dirname vi less netstat top du df md5sum ' +
   'sha256sum gzip gunzip tar'
 ).split(' ');
 
-const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 // ---------------------------------------------------------------- scripts ---
 
@@ -230,7 +230,7 @@ function loginPage(version: string): string {
 
 // ---------------------------------------------------------------- rootfs ----
 
-interface FsEntry {
+export interface FsEntry {
   name: string;
   type: 'file' | 'directory' | 'symlink';
   mode: number;
@@ -241,7 +241,7 @@ interface FsEntry {
 let busyboxCache: { path: string; data: Buffer } | undefined;
 
 /** Finds a statically linked busybox on the host (dynamic ones cannot run in the image). */
-async function loadBusybox(): Promise<{ path: string; data: Buffer }> {
+export async function loadBusybox(): Promise<{ path: string; data: Buffer }> {
   if (busyboxCache) return busyboxCache;
   const problems: string[] = [];
   for (const path of BUSYBOX_CANDIDATES) {
@@ -344,7 +344,7 @@ function contentDigest(entries: FsEntry[], variant: StandInVariant): string {
 
 // ----------------------------------------------------------------- import ---
 
-function splitTag(tag: string): { repo: string; tag: string } {
+export function splitTag(tag: string): { repo: string; tag: string } {
   const slash = tag.lastIndexOf('/');
   const colon = tag.lastIndexOf(':');
   if (colon > slash) return { repo: tag.slice(0, colon), tag: tag.slice(colon + 1) };
@@ -352,7 +352,7 @@ function splitTag(tag: string): { repo: string; tag: string } {
 }
 
 /** The tar of the entries as a Node readable stream. */
-function tarStream(entries: FsEntry[]): { stream: Readable; destroy: (err?: Error) => void } {
+export function tarStream(entries: FsEntry[]): { stream: Readable; destroy: (err?: Error) => void } {
   const pack = tarPack();
   const mtime = new Date('2026-01-01T00:00:00Z');
   for (const e of entries) {
@@ -376,7 +376,7 @@ function tarStream(entries: FsEntry[]): { stream: Readable; destroy: (err?: Erro
 }
 
 /** Reads the engine's JSON-lines progress stream; rejects on an error line. */
-function readProgress(
+export function readProgress(
   res: NodeJS.ReadableStream & { destroy?: (err?: Error) => void },
   signal: AbortSignal,
   onProgress?: (line: string) => void,
@@ -482,7 +482,7 @@ export async function buildStandInImage(
   }
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   if (err && typeof err === 'object') {
     const e = err as { json?: { message?: string }; reason?: string; statusCode?: number; message?: string };
     const detail = e.json?.message ?? e.message ?? String(err);

@@ -188,6 +188,21 @@ export class DockerDriver {
     }
   }
 
+  /** Waits until a started container exits (a one-off command) and returns its exit code. */
+  async waitExit(id: string, timeoutMs: number): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PulserError('PULSER_E_TIMEOUT', `docker on host ${this.host}: ${id.slice(0, 12)} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const res = (await Promise.race([this.client.getContainer(id).wait(), timeout])) as { StatusCode: number };
+      return res.StatusCode;
+    } finally {
+      clearTimeout(timer);
+      this.invalidate();
+    }
+  }
+
   /** The last lines a container wrote (stdout and stderr interleaved), as text. */
   async logTail(id: string, lines = 40): Promise<string> {
     const buf = await this.call(`logs ${id.slice(0, 12)}`, () =>

@@ -12,6 +12,7 @@ import { parseReferences } from '../spec/load.ts';
 import { DockerDriver, type DockerDriverOptions } from './docker.ts';
 import { probeHttp, type ProbeResult } from './http.ts';
 import { asSocketLike, SshConnection, type ExecOptions, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
+import { PgPools, type Db, type PgTarget, type TcpConnect } from './postgres.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
@@ -19,6 +20,7 @@ export { SshConnection, sshFingerprint, remoteCommand, shellQuote, type ExecResu
 
 export type LocalHostSpec = Extract<Host, { kind: 'local' }>;
 export type RemoteHostSpec = Extract<Host, { kind: 'ssh' | 'digitalocean' }>;
+export type { Db, PgTarget } from './postgres.ts';
 
 export interface Drivers {
   docker(host: string): DockerDriver;
@@ -43,6 +45,8 @@ export interface Drivers {
   secret(ref: string, what: string): Promise<string>;
   /** Where a droplet turned out to be: its address, once the DigitalOcean API reported it. */
   learnAddress(host: string, address: string): void;
+  /** A database as pulser reaches it from this machine for that host (local hosts: plain TCP). */
+  db(host: string, target: PgTarget): Db;
   hostNames(): string[];
   /** Forgets shared listings of a host, so the next observation reads the engine afresh. */
   invalidate(host: string): void;
@@ -124,6 +128,8 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
   const dockers = new Map<string, DockerDriver>();
   const conns = new Map<string, SshConnection>();
   const learned = new Map<string, string>();
+  const pools = new PgPools();
+  const forwards = new Map<string, TcpConnect>();
   const hostOf = (name: string): Host => {
     const h = hosts.get(name);
     if (!h) throw new PulserError('PULSER_E_HOST_UNKNOWN', `host ${name} is not declared in environments/hosts.yaml`);
@@ -213,6 +219,17 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
         c.target.address = address;
       }
     },
+    db(name, target) {
+      hostOf(name);
+      // Remote databases go through the host's SSH connection; one transport per host keeps one pool per target.
+      if (!sshOf(name)) return pools.get(target);
+      let via = forwards.get(name);
+      if (!via) {
+        via = async (address, port) => asSocketLike(await sshOf(name)!.forwardOut(address, port));
+        forwards.set(name, via);
+      }
+      return pools.get(target, via);
+    },
     hostNames: () => [...hosts.keys()],
     invalidate(name) {
       dockers.get(name)?.invalidate();
@@ -221,6 +238,7 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
       dockers.clear();
       await Promise.all([...conns.values()].map((c) => c.close()));
       conns.clear();
+      await pools.close();
     },
   };
 }

@@ -28,10 +28,10 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Creates a new file (never overwrites); with `sync`, its content is on disk before returning. */
-export async function writeNewFile(path: string, data: string, opts: { sync: boolean } = { sync: true }): Promise<void> {
+export async function writeNewFile(path: string, data: string | Uint8Array, opts: { sync: boolean } = { sync: true }): Promise<void> {
   const handle = await open(path, 'wx', 0o640);
   try {
-    await handle.writeFile(data, 'utf8');
+    await handle.writeFile(data);
     if (opts.sync) await handle.sync();
   } finally {
     await handle.close();
@@ -39,7 +39,7 @@ export async function writeNewFile(path: string, data: string, opts: { sync: boo
 }
 
 /** Replaces `path` so a reader sees either the old or the new content, never a mix. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const temp = `${path}.tmp-${randomSuffix()}`;
   try {
     await writeNewFile(temp, data);

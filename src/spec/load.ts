@@ -10,6 +10,7 @@ import { PulserError, type ErrorCode, type SourceLocation } from '../errors.ts';
 import { canonicalJson, sha256Hex } from '../core/canonical.ts';
 import { tryParseDuration } from '../core/duration.ts';
 import { kvKeyProblem, printable, readKv } from './kv.ts';
+import { mailPolicyProblem } from '../odoo/mail-policy.ts';
 import type { DesiredEnv, EnvLoad, EnvironmentSpec, SpecSnapshot } from './model.ts';
 import { SecretSource, isValidSecretName } from './secrets.ts';
 import type { Environment, Host, HostsFile } from './types.gen.ts';
@@ -592,6 +593,7 @@ export async function loadHosts(root: string): Promise<HostsLoad> {
   if (!validate(data)) mapAjvErrors(src, validate.errors ?? [], data, new Set());
   if (src.errors.length > 0) return { hosts: new Map(), errors: sortErrors(src.errors) };
   const file = data as HostsFile;
+  for (const h of Object.values(file.hosts)) if (h.kind === 'local') h.addons_dir ??= path.join(root, '.pulser', 'addons');
   return { hosts: new Map(Object.entries(file.hosts)), errors: [] };
 }
 
@@ -752,6 +754,8 @@ export async function loadEnvironmentFile(
     const ms = tryParseDuration(alerts.probe_interval);
     if (ms !== null && (ms < 100 || ms > 3_600_000)) src.error('PULSER_E_SPEC_INVALID', src.locate('/alerts/probe_interval'), 'alerts.probe_interval: must be between 100ms and 1h');
   }
+  const mailProblem = mailPolicyProblem(obj.tier, obj.mail);
+  if (mailProblem) src.error('PULSER_E_MAIL_POLICY', src.locate('/mail/mode'), mailProblem);
   if (src.errors.length > 0) return failed();
 
   const spec = data as EnvironmentSpec;

@@ -20,6 +20,8 @@ export interface Environment {
   odoo: Odoo;
   database: Database;
   alerts?: Alerts;
+  addons?: Addons;
+  mail?: Mail;
   /**
    * This interface was referenced by `Environment`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
@@ -144,6 +146,10 @@ export interface Database {
    */
   password?: string;
   /**
+   * Server address as seen from the host pulser reaches the database from, when it differs from `host` (which is seen from the Odoo container). Defaults to `host`, except that `host.docker.internal`, `host-gateway` and `localhost` become `127.0.0.1` on a local host.
+   */
+  address?: string;
+  /**
    * This interface was referenced by `Database`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
    */
@@ -257,6 +263,73 @@ export interface AlertWebhook {
    */
   [k: string]: unknown;
 }
+/**
+ * Addon repositories checked out on the host (read-only in the Odoo containers, listed in `addons_path`) and the modules installed in the database.
+ */
+export interface Addons {
+  /**
+   * Git repositories of addons, each checked out at the commit its `ref` resolves to (recorded in evidence).
+   *
+   * @maxItems 64
+   */
+  repos?: AddonRepo[];
+  /**
+   * Modules that must be installed; their dependencies are installed first.
+   *
+   * @maxItems 1000
+   */
+  install?: string[];
+  /**
+   * `changed`: upgrade installed modules whose manifest version or content changed; `never`: leave them.
+   */
+  upgrade?: 'changed' | 'never';
+  /**
+   * This interface was referenced by `Addons`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface AddonRepo {
+  /**
+   * Clone URL (https, ssh or a local path).
+   */
+  url: string;
+  /**
+   * Branch, tag or commit to check out.
+   */
+  ref: string;
+  /**
+   * Folder name of the checkout. Defaults to the last part of the URL without `.git`.
+   */
+  name?: string;
+  /**
+   * This interface was referenced by `AddonRepo`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * Where the environment's outgoing mail goes, enforced in the database (`ir_mail_server`).
+ */
+export interface Mail {
+  /**
+   * `deliver`: the database's own outgoing servers stay active (those pulser deactivated for catch or block are reactivated); `catch`: all mail goes to pulser's built-in catcher; `block`: no outgoing server is active and the odoo.conf SMTP fallback is cut. Only production may deliver.
+   */
+  mode: 'deliver' | 'catch' | 'block';
+  /**
+   * Required (true) to set a production environment to `catch` or `block`.
+   */
+  override?: boolean;
+  /**
+   * Address of pulser's mail catcher as seen from the Odoo container.
+   */
+  catcher_host?: string;
+  /**
+   * This interface was referenced by `Mail`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
 
 /**
  * A machine environments run on. Declared once in `environments/hosts.yaml` and referenced by name from environments.
@@ -292,6 +365,10 @@ export interface LocalHost {
    * Host kind.
    */
   kind: 'local';
+  /**
+   * Folder where addon repositories are checked out (one folder per environment and repository). Defaults to `.pulser/addons` under the pulser root.
+   */
+  addons_dir?: string;
   docker?: LocalDocker;
   /**
    * This interface was referenced by `LocalHost`'s JSON-Schema definition

@@ -82,6 +82,16 @@ forward_remove() {
   while iptables -w 5 -D "${FWD_RULE[@]}" 2>/dev/null; do :; done
 }
 
+# The network of BRIDGE_CIDR (host bits cleared), as pg_hba.conf wants it.
+bridge_subnet() {
+  local ip=${BRIDGE_CIDR%/*} bits=${BRIDGE_CIDR#*/} a b c d n mask
+  IFS=. read -r a b c d <<<"$ip"
+  n=$(((a << 24) | (b << 16) | (c << 8) | d))
+  mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
+  n=$((n & mask))
+  echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))/$bits"
+}
+
 docker_answers() { dk version >/dev/null 2>&1; }
 
 docker_up() {
@@ -216,15 +226,18 @@ pg_up() {
       die "initdb failed"
     }
   fi
+  # Containers on the test bridge (a stand-in Odoo) reach the cluster at the bridge gateway.
+  local hba="host all all $(bridge_subnet) trust"
+  grep -qxF "$hba" "$PG_DATA/pg_hba.conf" || echo "$hba" >>"$PG_DATA/pg_hba.conf"
 
   if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 30 \
-    -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1,${BRIDGE_CIDR%/*} -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >/dev/null 8>&-; then
     log "postgres failed to start; last lines of $PG_LOG:"
     tail -n 30 "$PG_LOG" >&2 || true
     die "postgres failed to start on port $PG_PORT (is the port taken? set PULSER_TEST_PG_PORT)"
   fi
-  log "postgres up on 127.0.0.1:$PG_PORT"
+  log "postgres up on 127.0.0.1:$PG_PORT and ${BRIDGE_CIDR%/*}:$PG_PORT"
 }
 
 pg_down() {
@@ -266,6 +279,8 @@ cmd_up() {
   chmod 755 "$ROOT"
   touch "$MARKER"
   local t0=$SECONDS
+  # The bridge exists before PostgreSQL starts, which listens on its gateway address too.
+  bridge_up
   # PostgreSQL comes up while dockerd starts.
   pg_up &
   local pg_job=$!

@@ -35,11 +35,14 @@ export interface DesiredEnvOptions {
   health?: { path?: string; interval?: string; timeout?: string; retries?: number };
   sync?: { auto?: boolean; interval?: string; prune?: boolean };
   /** `database` as written in YAML, merged over `{ name: odoo_<name>, host, user, password: ${secret:DB_PASSWORD} }` */
-  database?: { name?: string; host?: string; port?: number; user?: string; password?: string | null };
+  database?: { name?: string; host?: string; address?: string; port?: number; user?: string; password?: string | null };
   /** values of `${secret:…}` references, merged over `{ DB_PASSWORD: DEFAULT_DB_PASSWORD }` */
   secrets?: Record<string, string>;
   /** files of `ops/kv/`, by key */
   kv?: Record<string, string>;
+  /** `addons` and `mail` sections as written in YAML */
+  addons?: Record<string, unknown>;
+  mail?: Record<string, unknown>;
 }
 
 // One t.testdir() per test (a second call would wipe the first); each environment gets its own root.
@@ -87,6 +90,8 @@ function environmentYaml(o: DesiredEnvOptions = {}): string {
       ...db,
       password: password === null ? undefined : (password ?? '${secret:DB_PASSWORD}'),
     }),
+    addons: o.addons,
+    mail: o.mail,
   });
   return stringify(spec);
 }

@@ -66,7 +66,7 @@ t.test('a minimal valid spec loads with every default', async (t) => {
   t.equal(d.file, 'environments/dev.yaml');
   t.equal(d.tier, 'development');
   t.equal(d.hostName, 'local');
-  t.same(d.host, { kind: 'local' });
+  t.same(d.host, { kind: 'local', addons_dir: path.join(root, '.pulser', 'addons') }, 'addon checkouts default to the state folder');
   t.same(d.spec.sync, { auto: true, interval: '5m', prune: false });
   t.same(d.spec.odoo.health, { path: '/web/health', interval: '2s', timeout: '5s', retries: 30 });
   t.same(d.spec.odoo.config, {});

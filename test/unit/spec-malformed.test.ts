@@ -93,7 +93,7 @@ const cases: Case[] = [
   {
     name: 'unknown top-level key',
     staging: append('replicas: 2'),
-    expect: [{ code: 'PULSER_E_SPEC_UNKNOWN_KEY', text: `${F}:20:1 replicas: unknown key (known keys: name, tier, host, sync, odoo, database, alerts; free-form keys start with x-)` }],
+    expect: [{ code: 'PULSER_E_SPEC_UNKNOWN_KEY', text: `${F}:20:1 replicas: unknown key (known keys: name, tier, host, sync, odoo, database, alerts, addons, mail; free-form keys start with x-)` }],
   },
   {
     name: 'unknown nested key with a suggestion',
@@ -358,7 +358,7 @@ t.test('hosts.yaml errors are reported with positions', async (t) => {
   t.same(
     snap.hostErrors.map((e) => e.toString()),
     [
-      'environments/hosts.yaml:4:5 hosts.local.sockt: unknown key (known keys: kind, docker; free-form keys start with x-)',
+      'environments/hosts.yaml:4:5 hosts.local.sockt: unknown key (known keys: kind, addons_dir, docker; free-form keys start with x-)',
       'environments/hosts.yaml:5:3 hosts.Bad_Name: invalid key (must match ^[a-z0-9][a-z0-9-]{0,62}$)',
     ],
   );
