@@ -1,5 +1,6 @@
 // Every reconciler pulser runs, in one list; the engine orders them by dependsOn.
 import type { Reconciler } from '../src/core/reconciler.ts';
 import { containers } from './containers/index.ts';
+import { backups } from './backups/index.ts';
 
-export const reconcilers: Reconciler[] = [containers as Reconciler];
+export const reconcilers: Reconciler[] = [containers as Reconciler, backups as Reconciler];

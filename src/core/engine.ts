@@ -6,7 +6,7 @@ import type { ApplyEntry, PassOutcome, PassRecord } from './record.ts';
 import type { DesiredEnv, EnvLoad } from '../spec/model.ts';
 import type { Drivers } from '../drivers/index.ts';
 import type { Logger } from './log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { BackupMetricFacts, Metrics } from '../metrics.ts';
 import { orderReconcilers, dependentsOf } from './registry.ts';
 import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
 import { redact } from './redact.ts';
@@ -81,7 +81,9 @@ export class Engine {
         findings.push(...p.findings);
       }
     }
-    return { changes, findings };
+    let prepared = changes;
+    for (const r of this.deps.reconcilers) if (r.prepare) prepared = r.prepare(desired, prepared, now);
+    return { changes: prepared, findings };
   }
 
   context(desired: DesiredEnv, signal?: AbortSignal): ReconcileContext {
@@ -157,6 +159,7 @@ export class Engine {
       rec.specHash = desired.specHash;
 
       const ctx = this.context(desired);
+      ctx.commit = rec.commit;
       if (opts.fresh) ctx.drivers.invalidate(desired.hostName);
       const observed = await this.observe(ctx);
       rec.observed = observed;
@@ -214,10 +217,11 @@ export class Engine {
     const evidence = this.deps.evidence;
     await evidence?.beginApply(redact(rec, this.deps.secrets()));
     const blocked = new Map<string, string>();
+    let gateFailed: string | undefined;
     let anyFailed = false;
     for (const [index, change] of changes.entries()) {
       const entry: ApplyEntry = { index, subject: change.subject, action: change.action, summary: change.summary, startedAt: this.now().toISOString() };
-      const blocker = blocked.get(change.reconciler);
+      const blocker = gateFailed ?? blocked.get(change.reconciler);
       if (blocker) {
         entry.endedAt = entry.startedAt;
         entry.outcome = 'skipped';
@@ -248,6 +252,7 @@ export class Engine {
         if (entry.error) rec.errors.push(entry.error);
         ctx.log.error(`failed ${change.subject}: ${entry.error?.message ?? 'unknown error'}`, { code: entry.error?.code });
         blocked.set(change.reconciler, change.subject);
+        if (change.gate) gateFailed = change.subject;
         for (const d of dependentsOf(this.deps.reconcilers, change.reconciler)) blocked.set(d, change.subject);
       }
     }
@@ -278,6 +283,7 @@ export class Engine {
         if (o !== undefined && r.summarize) summaries[r.name] = r.summarize(o);
       }
     }
+    this.deps.metrics.recordBackups(rec.env, summaries.backups as BackupMetricFacts | undefined);
     this.status.update(rec, desired, summaries, this.stalled.get(rec.env) ?? null);
     const level = rec.outcome === 'failed' || rec.outcome === 'invalid' ? 'warn' : 'info';
     this.deps.log[level](`pass ${rec.passId} ${rec.env}: ${rec.outcome}`, {

@@ -27,6 +27,8 @@ export interface Change {
   reason: string;
   /** what apply will do, as data (no secrets: apply re-derives sensitive values from the desired spec) */
   op: Record<string, unknown>;
+  /** when this change fails, every later change of the pass is skipped (a pre-change backup) */
+  gate?: boolean;
 }
 
 /** Something the planner found wrong that no change can fix (an unlabelled container in the way…). */
@@ -56,6 +58,8 @@ export interface ReconcileContext {
   /** progress of long steps: shown live on a TTY, as plain lines otherwise */
   progress: (message: string) => void;
   signal: AbortSignal;
+  /** commit of the spec repository the pass applies */
+  commit?: string;
 }
 
 export interface Reconciler<Observed = unknown> {
@@ -64,6 +68,8 @@ export interface Reconciler<Observed = unknown> {
   observe(ctx: ReconcileContext): Promise<Observed>;
   plan(desired: DesiredEnv, observed: Observed, now: Date): Plan;
   apply(ctx: ReconcileContext, change: Change): Promise<ApplyResult>;
+  /** Pure: may put changes of its own in front of the whole plan (a backup before a risky change). */
+  prepare?(desired: DesiredEnv, changes: Change[], now: Date): Change[];
   /** Facts worth showing in status (the running image…), read from what observe returned. */
   summarize?(observed: Observed): Record<string, unknown>;
 }

@@ -3,6 +3,7 @@ import type { Host } from '../spec/types.gen.ts';
 import { PulserError } from '../errors.ts';
 import { DockerDriver, type DockerDriverOptions } from './docker.ts';
 import { probeHttp, type ProbeResult } from './http.ts';
+import { PgPools, type Db, type PgTarget } from './postgres.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
@@ -11,6 +12,8 @@ export interface Drivers {
   docker(host: string): DockerDriver;
   /** HTTP probe of a port published on the host */
   probe(host: string, port: number, path: string, timeoutMs: number, bind?: string): Promise<ProbeResult>;
+  /** A database of the host's environments, as reached from this machine (pooled). */
+  postgres(host: string, target: PgTarget): Db;
   hostNames(): string[];
   /** Forgets shared listings of a host, so the next observation reads the engine afresh. */
   invalidate(host: string): void;
@@ -30,6 +33,7 @@ export function localSocketPath(host: Extract<Host, { kind: 'local' }>): string 
 
 export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOptions = {}): Drivers {
   const dockers = new Map<string, DockerDriver>();
+  const pg = new PgPools();
   const hostOf = (name: string): Host => {
     const h = hosts.get(name);
     if (!h) throw new PulserError('PULSER_E_HOST_UNKNOWN', `host ${name} is not declared in environments/hosts.yaml`);
@@ -50,12 +54,17 @@ export function createDrivers(hosts: Map<string, Host>, opts: DockerDriverOption
       const addr = bind === '0.0.0.0' ? '127.0.0.1' : bind;
       return probeHttp(`http://${addr}:${port}${path}`, timeoutMs);
     },
+    postgres(name, target) {
+      hostOf(name);
+      return pg.get(target);
+    },
     hostNames: () => [...hosts.keys()],
     invalidate(name) {
       dockers.get(name)?.invalidate();
     },
     async close() {
       dockers.clear();
+      await pg.close();
     },
   };
 }
