@@ -57,42 +57,67 @@ function change(desired: DesiredEnv, c: Omit<Change, 'reconciler' | 'subject'> &
   return { subject: `${desired.name}/backups/${id}`, reconciler: RECONCILER, ...rest };
 }
 
-export function planBackups(desired: DesiredEnv, observed: BackupsObserved, now: Date): Plan {
+/** A backup a risky change of the same pass asks for: it is taken first and gates the pass. */
+export interface PreChange {
+  protects: string;
+}
+
+function backupChange(desired: DesiredEnv, now: Date, reason: string, pre: PreChange | undefined, scheduled: boolean): Change {
+  const id = backupId(desired.name, now);
+  return change(desired, {
+    id,
+    action: 'create',
+    risk: 'safe',
+    summary: pre && !scheduled ? `pre-change backup ${id}` : `backup ${id}`,
+    diff: { backup: { before: null, after: id } },
+    reason: pre ? (scheduled ? `${reason}; also the pre-change backup of: ${pre.protects}` : `production: a backup is taken before ${pre.protects}`) : reason,
+    op: { kind: 'backup', id, at: now.toISOString(), backupKind: pre ? 'pre-change' : 'scheduled', ...(pre ? { protects: pre.protects } : {}) },
+    ...(pre ? { gate: true } : {}),
+  });
+}
+
+/**
+ * Due backups, drills and expirations. With `pre`, a backup is taken now whatever the schedule
+ * says, and retention and drills are planned with that backup counted, so the pass converges.
+ */
+export function planBackups(desired: DesiredEnv, observed: BackupsObserved, now: Date, pre?: PreChange): Plan {
   const policy = backupPolicy(desired);
   const changes: Change[] = [];
   const findings: Finding[] = [];
   if (!policy) return { changes, findings };
   const subject = `${desired.name}/backups`;
+  // A backup that gates a risky change is taken even when the rest cannot be planned: its own
+  // failure (a destination that cannot be written) is what stops the pass.
+  const preOnly = (error: ErrorRecord): Plan => {
+    findings.push({ subject, error });
+    if (pre) changes.push(backupChange(desired, now, '', pre, false));
+    return { changes, findings };
+  };
   try {
     validateSchedule(policy.schedule, policy.timezone);
   } catch (err) {
-    findings.push({ subject, error: (err as PulserError).toJSON() });
-    return { changes, findings };
+    return preOnly((err as PulserError).toJSON());
   }
-  if (observed.error) {
-    findings.push({ subject, error: observed.error });
-    return { changes, findings };
-  }
+  if (observed.error) return preOnly(observed.error);
   const newest = observed.backups[0] ?? null;
   const state = scheduleState(policy.schedule, policy.timezone, now, newest?.at ?? null);
   const candidates = observed.backups.map((b) => ({ id: b.id, at: b.at }));
-  if (state.due) {
-    const id = backupId(desired.name, now);
-    candidates.unshift({ id, at: now.toISOString() });
-    changes.push(
-      change(desired, {
-        id,
-        action: 'create',
-        risk: 'safe',
-        summary: `backup ${id}`,
-        diff: { newest: { before: newest?.id ?? null, after: id } },
-        reason: newest ? `scheduled at ${state.slot} (${policy.schedule} ${policy.timezone}); the newest backup is from ${newest.at}` : 'the environment has no backup yet',
-        op: { kind: 'backup', id, at: now.toISOString(), backupKind: 'scheduled' },
-      }),
-    );
+  if (state.due || pre) {
+    candidates.unshift({ id: backupId(desired.name, now), at: now.toISOString() });
+    const reason = newest ? `scheduled at ${state.slot} (${policy.schedule} ${policy.timezone}); the newest backup is from ${newest.at}` : 'the environment has no backup yet';
+    changes.push(backupChange(desired, now, reason, pre, state.due));
   }
+  const { expire } = applyRetention(candidates, policy.retention, policy.timezone);
+  const expiring = new Set(expire.map((b) => b.id));
   if (policy.verify !== 'never' && candidates.length > 0) {
-    const lastDrill = observed.backups.map((b) => b.drill?.at).filter((x): x is string => !!x).sort().at(-1) ?? null;
+    // Only drills of backups that are kept count: a drilled backup expiring takes its proof along.
+    const lastDrill =
+      observed.backups
+        .filter((b) => !expiring.has(b.id))
+        .map((b) => b.drill?.at)
+        .filter((x): x is string => !!x)
+        .sort()
+        .at(-1) ?? null;
     if (!lastDrill || now.getTime() - Date.parse(lastDrill) >= DRILL_PERIOD_MS[policy.verify]) {
       changes.push(
         change(desired, {
@@ -101,13 +126,12 @@ export function planBackups(desired: DesiredEnv, observed: BackupsObserved, now:
           risk: 'safe',
           summary: `restore drill of the newest backup`,
           diff: { lastDrill: { before: lastDrill, after: now.toISOString() } },
-          reason: lastDrill ? `verify: ${policy.verify}; the last drill ran at ${lastDrill}` : `verify: ${policy.verify}; no drill has run yet`,
+          reason: lastDrill ? `verify: ${policy.verify}; the last drill of a kept backup ran at ${lastDrill}` : `verify: ${policy.verify}; no kept backup has been drilled yet`,
           op: { kind: 'drill' },
         }),
       );
     }
   }
-  const { expire } = applyRetention(candidates, policy.retention, policy.timezone);
   for (const b of expire) {
     changes.push(
       change(desired, {
@@ -126,26 +150,18 @@ export function planBackups(desired: DesiredEnv, observed: BackupsObserved, now:
 
 /**
  * Before a disruptive or destructive change to a production environment, a backup runs first
- * and gates the pass: when it fails, nothing after it is applied. A scheduled backup already in
- * the plan is moved to the front and serves as that backup.
+ * and gates the pass: when it fails, nothing after it is applied. The environment's own backup
+ * changes are planned again with that backup counted (a scheduled one due now serves as it),
+ * and it is moved to the front.
  */
-export function prepareBackups(desired: DesiredEnv, changes: Change[], now: Date): Change[] {
+export function prepareBackups(desired: DesiredEnv, changes: Change[], now: Date, observed: BackupsObserved): Change[] {
   if (desired.tier !== 'production' || !backupPolicy(desired)) return changes;
   const risky = changes.filter((c) => c.reconciler !== RECONCILER && c.risk !== 'safe');
   if (risky.length === 0) return changes;
   const protects = risky.map((c) => `${c.subject}: ${c.summary}`).join('; ');
-  const scheduled = changes.find((c) => c.reconciler === RECONCILER && c.op.kind === 'backup');
-  const id = backupId(desired.name, now);
-  const gate: Change = scheduled
-    ? { ...scheduled, gate: true, reason: `${scheduled.reason}; also the pre-change backup of: ${protects}`, op: { ...scheduled.op, backupKind: 'pre-change', protects } }
-    : change(desired, {
-        id,
-        action: 'create',
-        risk: 'safe',
-        summary: `pre-change backup ${id}`,
-        diff: { backup: { before: null, after: id } },
-        reason: `production: a backup is taken before ${protects}`,
-        op: { kind: 'backup', id, at: now.toISOString(), backupKind: 'pre-change', protects },
-      });
-  return [{ ...gate, gate: true }, ...changes.filter((c) => c !== scheduled)];
+  const own = planBackups(desired, observed, now, { protects }).changes;
+  const gate = own.filter((c) => c.gate);
+  const rest = own.filter((c) => !c.gate);
+  const others = changes.filter((c) => c.reconciler !== RECONCILER);
+  return [...gate, ...others, ...rest];
 }

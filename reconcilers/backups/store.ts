@@ -46,8 +46,15 @@ export class HashTap extends Transform {
   }
 }
 
-/** Streams `source` into a new file, hashing on the way, and fsyncs it before resolving. */
-export async function writeHashed(source: Readable, file: string, onBytes?: (total: number) => void): Promise<StoredFile> {
+/** How long a backup stream may deliver no byte before it is given up (a peer gone silent). */
+export const STALL_MS = 10 * 60_000;
+
+/**
+ * Streams `source` into a new file, hashing on the way, and fsyncs it before resolving. It
+ * settles on the first of: the source's end (success), an error on either side, the source
+ * closing before its end, or `stallMs` without a byte; on failure both streams are destroyed.
+ */
+export async function writeHashed(source: Readable, file: string, onBytes?: (total: number) => void, stallMs = STALL_MS): Promise<StoredFile> {
   const hash = createHash('sha256');
   let bytes = 0;
   const out = createWriteStream(file, { flags: 'wx', highWaterMark: 1 << 20 });
@@ -55,28 +62,56 @@ export async function writeHashed(source: Readable, file: string, onBytes?: (tot
   // without waiting for a torn-down socket or child pipe to report that it closed.
   await new Promise<void>((resolve, reject) => {
     let settled = false;
+    let ended = false;
+    let stall: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(stall);
+      stall = setTimeout(() => fail(new PulserError('PULSER_E_TIMEOUT', `no data for ${Math.round(stallMs / 1000)} s while writing ${path.basename(file)}`)), stallMs);
+    };
+    const settle = () => {
+      settled = true;
+      clearTimeout(stall);
+      source.off('data', onData);
+      source.off('close', onSourceClose);
+      out.off('drain', onDrain);
+      out.off('close', onOutClose);
+    };
     const fail = (err: Error) => {
       if (settled) return;
-      settled = true;
-      source.unpipe?.();
+      settle();
       source.destroy();
       out.destroy();
       reject(err);
     };
-    source.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
+      arm();
       hash.update(chunk);
       bytes += chunk.length;
       onBytes?.(bytes);
       if (!out.write(chunk)) source.pause();
-    });
-    out.on('drain', () => source.resume());
-    source.once('error', fail);
+    };
+    const onDrain = () => source.resume();
+    const onSourceClose = () => {
+      if (!ended) fail(new PulserError('PULSER_E_BACKUP_FAILED', `the data of ${path.basename(file)} stopped before its end`));
+    };
+    const onOutClose = () => fail(new Error(`${path.basename(file)} was closed before it was finished`));
+    source.on('data', onData);
+    out.on('drain', onDrain);
+    // Errors of the source are the backup's (pg_dump, the engine); those of the file the destination's.
+    source.once('error', (err: Error) => fail(err instanceof PulserError ? err : new PulserError('PULSER_E_BACKUP_FAILED', `reading the data of ${path.basename(file)}: ${err.message}`, { cause: err })));
     out.once('error', fail);
-    source.once('end', () => out.end());
+    source.on('close', onSourceClose);
+    out.on('close', onOutClose);
+    source.once('end', () => {
+      ended = true;
+      out.end();
+    });
     out.once('finish', () => {
-      settled = true;
+      if (settled) return;
+      settle();
       resolve();
     });
+    arm();
   });
   // fsync applies to the file, whichever descriptor asks for it.
   const fh = await open(file, 'r');

@@ -63,6 +63,15 @@ export function formatBytes(n: number): string {
 
 type Query = Db['query'];
 
+/** How long a killed pg_dump is given to report its exit before the failure is reported anyway. */
+const EXIT_WAIT_MS = 10_000;
+
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 let versionCache: Promise<string> | undefined;
 function pgDumpVersion(): Promise<string> {
   versionCache ??= promisify(execFile)(`${PG_BIN}/pg_dump`, ['--version'], { timeout: 10_000 }).then(
@@ -104,7 +113,7 @@ async function dumpInto(ctx: BackupContext, file: string, database: string, snap
       stored = await writeHashed(dump.stdout, file, byteMeter(`dump of ${database}:`, ctx.progress));
     } catch (err) {
       dump.kill();
-      await dump.done.catch(() => undefined);
+      await settledWithin(dump.done, EXIT_WAIT_MS);
       throw storageError(err, `writing the dump of ${database}`);
     }
     await dump.done;
@@ -128,6 +137,10 @@ async function filestoreInto(ctx: BackupContext, file: string, database: string)
   const body = tar as Readable;
   const relay = new PassThrough({ highWaterMark: 1 << 20 });
   body.once('error', (err) => relay.destroy(err));
+  // A connection dropped without an error would otherwise leave the relay waiting for its end.
+  body.once('close', () => {
+    if (!body.readableEnded) relay.destroy(new PulserError('PULSER_E_BACKUP_FAILED', `the Docker engine closed the filestore archive of ${database} before its end`));
+  });
   body.pipe(relay);
   try {
     return await writeHashed(relay, file, byteMeter(`filestore of ${database}:`, ctx.progress));

@@ -82,7 +82,7 @@ export class Engine {
       }
     }
     let prepared = changes;
-    for (const r of this.deps.reconcilers) if (r.prepare) prepared = r.prepare(desired, prepared, now);
+    for (const r of this.deps.reconcilers) if (r.prepare) prepared = r.prepare(desired, prepared, now, observed[r.name]);
     return { changes: prepared, findings };
   }
 

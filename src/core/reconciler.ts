@@ -68,8 +68,8 @@ export interface Reconciler<Observed = unknown> {
   observe(ctx: ReconcileContext): Promise<Observed>;
   plan(desired: DesiredEnv, observed: Observed, now: Date): Plan;
   apply(ctx: ReconcileContext, change: Change): Promise<ApplyResult>;
-  /** Pure: may put changes of its own in front of the whole plan (a backup before a risky change). */
-  prepare?(desired: DesiredEnv, changes: Change[], now: Date): Change[];
+  /** Pure: may put changes of its own in front of the whole plan (a backup before a risky change), given what it observed. */
+  prepare?(desired: DesiredEnv, changes: Change[], now: Date, observed: Observed): Change[];
   /** Facts worth showing in status (the running image…), read from what observe returned. */
   summarize?(observed: Observed): Record<string, unknown>;
 }
