@@ -12,6 +12,7 @@ import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
 import { VERSION } from '../metrics.ts';
 import { EvidenceStore } from '../evidence/index.ts';
+import { BACKUP_USAGE, runBackupCommand } from './backups.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
 
@@ -26,7 +27,7 @@ Commands:
   reconcile --once         one pass over every environment, then exit
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
   status                   in-sync state, drift, running image and last pass of every environment
-  demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
+${BACKUP_USAGE}  demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 
 Options:
@@ -37,6 +38,8 @@ Options:
   --concurrency N          environments reconciled in parallel (default: 4)
   --server URL             status: ask a running pulser instead of observing directly
   --json                   machine-readable output
+  --to ENV                 restore: the environment restored into
+  --force-production       restore: allow restoring over a production environment
   --log-level LEVEL        debug | info | warn | error (default: info; warn for validate, plan, status)
   -h, --help               this help
 `;
@@ -54,6 +57,8 @@ interface Flags {
   'detailed-exitcode': boolean;
   'log-level'?: string;
   help: boolean;
+  to?: string;
+  'force-production': boolean;
 }
 
 function parse(argv: string[]): { command: string; args: string[]; flags: Flags } {
@@ -76,6 +81,8 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'detailed-exitcode': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL },
         help: { type: 'boolean', short: 'h', default: false },
+        to: { type: 'string' },
+        'force-production': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -286,6 +293,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdReconcile(flags, io);
       case 'demo':
         return await cmdDemo(flags, io);
+      case 'backup':
+      case 'backups':
+      case 'restore':
+        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, io);
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }
