@@ -2,5 +2,6 @@
 import type { Reconciler } from '../src/core/reconciler.ts';
 import { containers } from './containers/index.ts';
 import { backups } from './backups/index.ts';
+import { staging } from './staging/index.ts';
 
-export const reconcilers: Reconciler[] = [containers as Reconciler, backups as Reconciler];
+export const reconcilers: Reconciler[] = [containers as Reconciler, backups as Reconciler, staging as Reconciler];

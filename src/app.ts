@@ -67,10 +67,12 @@ export function createPulser(opts: PulserOptions): Pulser {
   let drivers: Drivers | null = null;
   let hostsKey = '';
   let commit = 'uncommitted';
+  let latest: SpecSnapshot | null = null;
 
   const load = async (): Promise<SpecSnapshot> => {
     const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), specCommit(root)]);
     commit = head;
+    latest = snap;
     for (const s of snap.secretValues) secretValues.add(s);
     const key = canonicalJson([...snap.hosts.entries()]);
     if (!drivers || key !== hostsKey) {
@@ -97,6 +99,11 @@ export function createPulser(opts: PulserOptions): Pulser {
     secrets: secretsOf,
     progress: opts.progress,
     commit: async () => commit,
+    peer: (env) => {
+      const l = latest?.envs.get(env);
+      return l?.ok ? l.desired : null;
+    },
+    stateDir: opts.stateDir ?? path.join(root, '.pulser'),
   });
   const loop = new ReconcileLoop({
     engine,

@@ -42,7 +42,7 @@ export const ERRORS = {
   PULSER_E_DB_AUTH: { class: 'terminal', reason: 'DatabaseAuthFailed', summary: 'PostgreSQL refused the user or password the spec gives.' },
   PULSER_E_DB_MISSING: { class: 'terminal', reason: 'DatabaseMissing', summary: 'The database the spec names does not exist on the server.' },
   PULSER_E_DB_QUERY: { class: 'terminal', reason: 'DatabaseQueryFailed', summary: 'PostgreSQL rejected a statement (missing table, constraint, permission); the message and SQLSTATE are in the evidence.' },
-  // Backups and restores
+  // Backups, restores and staging refreshes
   PULSER_E_BACKUP_POLICY: { class: 'terminal', reason: 'BackupPolicyInvalid', summary: 'The `backup` section cannot be used: a cron schedule that does not parse, or an unknown time zone.' },
   PULSER_E_BACKUP_FAILED: { class: 'transient', reason: 'BackupFailed', summary: 'Taking a backup failed (pg_dump exited with an error, the connection was lost, the filestore could not be read). Nothing partial is kept; older backups are untouched.' },
   PULSER_E_BACKUP_NO_SPACE: { class: 'transient', reason: 'BackupNoSpace', summary: 'The backup destination ran out of space. The partial backup was removed; older backups are untouched.' },
@@ -52,6 +52,9 @@ export const ERRORS = {
   PULSER_E_RESTORE_FAILED: { class: 'terminal', reason: 'RestoreFailed', summary: 'pg_restore or the filestore copy failed; the environment keeps its previous database and filestore.' },
   PULSER_E_RESTORE_PRODUCTION: { class: 'terminal', reason: 'RestoreOverProduction', summary: 'Restoring over a production environment needs `--force-production`.' },
   PULSER_E_DRILL_MISMATCH: { class: 'terminal', reason: 'RestoreDrillMismatch', summary: 'A restore drill restored the backup, but its row counts differ from the manifest.' },
+  PULSER_E_STAGING_PRODUCTION: { class: 'terminal', reason: 'StagingRefreshOfProduction', summary: 'A production environment declares `staging`: production is never overwritten by a refresh.' },
+  PULSER_E_STAGING_SOURCE: { class: 'terminal', reason: 'StagingSourceUnavailable', summary: '`staging.refresh_from` names an unknown environment, itself, or one without a backup policy or backup.' },
+  PULSER_E_STAGING_VERIFY: { class: 'terminal', reason: 'StagingNotNeutralized', summary: 'After a refresh, the checks found the database not neutralized (an active mail server or cron, a missing flag, an unanonymized value).' },
   PULSER_E_USAGE: { class: 'terminal', reason: 'Usage', summary: 'The command line is wrong (unknown command or flag, missing argument).' },
   PULSER_E_INTERNAL: { class: 'terminal', reason: 'InternalError', summary: 'An unexpected error inside pulser. Please report it with the evidence pack.' },
 } as const satisfies Record<string, Entry>;

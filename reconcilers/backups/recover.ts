@@ -38,6 +38,8 @@ export interface RecoverOptions {
   forceProduction?: boolean;
   /** skip the restart and health wait (no Odoo container, or the caller restarts it) */
   restart?: boolean;
+  /** runs on the restored database before it is swapped in (a staging refresh neutralizes it there) */
+  prepare?: (database: string) => Promise<void>;
 }
 
 export interface RecoverResult {
@@ -89,10 +91,17 @@ async function swapDatabases(ctx: RecoverContext, j: Journal, live: string, inco
     await admin.query(SQL.allowConnections(live, false));
     await admin.query(SQL.terminate, [live]);
   }
-  await admin.transaction(async (q) => {
-    if (liveExists) await q(SQL.rename(live, previous));
-    await q(SQL.rename(incoming, live));
-  });
+  // Connections left on the incoming database (its preparation's pool) would block the rename.
+  await admin.query(SQL.terminate, [incoming]);
+  try {
+    await admin.transaction(async (q) => {
+      if (liveExists) await q(SQL.rename(live, previous));
+      await q(SQL.rename(incoming, live));
+    });
+  } catch (err) {
+    if (liveExists) await admin.query(SQL.allowConnections(live, true)).catch(() => undefined);
+    throw err;
+  }
   if (liveExists) await admin.query(SQL.allowConnections(previous, true));
   if (j.filestore) {
     await moveFolder(ctx, live, previous);
@@ -178,8 +187,10 @@ export async function restoreToEnvironment(ctx: RecoverContext, entry: BackupEnt
   await restoreDatabase(ctx, entry, j.incoming);
   try {
     await restoreFilestore(ctx, entry, j.incoming);
+    await opts.prepare?.(j.incoming);
   } catch (err) {
     await adminDb(ctx).query(SQL.dropDatabase(j.incoming)).catch(() => undefined);
+    if (j.filestore) await exec(ctx, ['rm', '-rf', `${FILESTORE_ROOT}/${j.incoming}`]).catch(() => undefined);
     throw err;
   }
   await mkdir(path.dirname(journalPath(ctx.stateDir, desired.name)), { recursive: true });

@@ -31,6 +31,10 @@ export interface EngineDeps {
   /** commit of the spec repository for this pass (`uncommitted` for a plain working tree) */
   commit?: () => Promise<string>;
   progress?: (env: string, message: string) => void;
+  /** another environment's desired state from the latest load (a staging refresh reads its source's) */
+  peer?: (env: string) => DesiredEnv | null;
+  /** pulser's own state folder (journals of operations that must be finishable after a crash) */
+  stateDir?: string;
 }
 
 export interface PassOptions {
@@ -93,6 +97,8 @@ export class Engine {
       log: this.deps.log.child({ env: desired.name }),
       progress: (m) => this.deps.progress?.(desired.name, m),
       signal: signal ?? new AbortController().signal,
+      peer: (env) => this.deps.peer?.(env) ?? null,
+      stateDir: this.deps.stateDir,
     };
   }
 

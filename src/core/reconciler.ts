@@ -60,6 +60,10 @@ export interface ReconcileContext {
   signal: AbortSignal;
   /** commit of the spec repository the pass applies */
   commit?: string;
+  /** another environment's desired state, null when unknown or invalid */
+  peer?: (env: string) => DesiredEnv | null;
+  /** pulser's own state folder */
+  stateDir?: string;
 }
 
 export interface Reconciler<Observed = unknown> {

@@ -722,6 +722,10 @@ export async function loadEnvironmentFile(
       src.error('PULSER_E_SPEC_INVALID', src.locate('/sync/interval'), 'sync.interval: must be between 5s and 1d');
     }
   }
+  // A refresh replaces the environment's database: production is never a target.
+  if (obj.tier === 'production' && obj.staging !== undefined) {
+    src.error('PULSER_E_STAGING_PRODUCTION', src.locate('/staging'), 'staging: a production environment is never refreshed from another environment');
+  }
   if (src.errors.length > 0) return failed();
 
   const spec = data as EnvironmentSpec;

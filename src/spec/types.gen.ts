@@ -20,6 +20,7 @@ export interface Environment {
   odoo: Odoo;
   database: Database;
   backup?: Backup;
+  staging?: Staging;
   /**
    * This interface was referenced by `Environment`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
@@ -216,6 +217,48 @@ export interface BackupDestination {
    * via the `patternProperty` "^x-".
    */
   [k: string]: unknown;
+}
+/**
+ * Refresh this environment from another environment's newest backup, then neutralize it like `odoo-bin neutralize` (outgoing mail servers off, crons off except the autovacuum, `database.is_neutralized`, a new `database.uuid`, this environment's `web.base.url`) and anonymize the declared columns. Never allowed on a production environment.
+ */
+export interface Staging {
+  /**
+   * Name of the environment whose newest backup is restored here.
+   */
+  refresh_from: string;
+  /**
+   * Any value, usually `${kv:staging.refresh}`: when it differs from the value of the last refresh, a refresh runs.
+   */
+  refresh: string;
+  /**
+   * `web.base.url` written into the refreshed database. Defaults to `http://<odoo.bind>:<odoo.port>`.
+   */
+  base_url?: string;
+  /**
+   * Columns rewritten after each refresh, deterministically (the same input gives the same output).
+   *
+   * @maxItems 200
+   */
+  anonymize?: AnonymizeRule[];
+  /**
+   * This interface was referenced by `Staging`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface AnonymizeRule {
+  /**
+   * Table name.
+   */
+  table: string;
+  /**
+   * Column name.
+   */
+  column: string;
+  /**
+   * `hash-email`: `<hash>@example.invalid`; `hash`: a hex digest of the value; `blank`: NULL; `fake-name`: a name picked from a fixed list by a hash of the row id.
+   */
+  with: 'hash-email' | 'hash' | 'blank' | 'fake-name';
 }
 
 /**

@@ -94,7 +94,7 @@ export function envYaml(o: { name: string; tier: string; port: number; database:
     'odoo:',
     `  image: ${o.image ?? 'pulser-demo/odoo:17.0.1'}`,
     `  port: ${o.port}`,
-    '  health: { path: /web/health, interval: 200ms, timeout: 1s, retries: 25 }',
+    '  health: { path: /web/health, interval: 200ms, timeout: 1s, retries: 150 }',
     'database:',
     `  name: ${o.database}`,
     `  host: ${PG.address}`,
