@@ -107,3 +107,27 @@ t.test('the same refresh value: nothing to do', async (t) => {
   t.equal(rec!.outcome, 'in-sync', JSON.stringify(rec!.plan.changes));
   t.same(rec!.plan.changes, []);
 });
+
+t.test('a refresh whose checks fail: coded error, staging keeps its database, nothing left over', async (t) => {
+  // A trigger of production's (as a custom module could install) keeps mail servers active.
+  const p = pools.get({ ...PG, database: prodDb });
+  await p.query(`CREATE FUNCTION keep_active() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.active := true; RETURN NEW; END $$`);
+  await p.query(`CREATE TRIGGER keep_mail_server_active BEFORE UPDATE ON ir_mail_server FOR EACH ROW EXECUTE FUNCTION keep_active()`);
+  t.teardown(() => p.query(`DROP TRIGGER keep_mail_server_active ON ir_mail_server; DROP FUNCTION keep_active()`));
+  const l = (await w.pulser!.load()).envs.get(prod)!;
+  if (!l.ok) throw new Error('production does not load');
+  const ctx = w.pulser!.engine.context(l.desired);
+  const at = new Date(Date.now() + 2000);
+  await takeBackup({ desired: l.desired, drivers: ctx.drivers, store: new LocalBackupStore(dest), commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' });
+  await w.kv('staging.refresh', '2026-03-25');
+
+  const [rec] = await w.pass(stg);
+  t.equal(rec!.outcome, 'failed');
+  const refresh = rec!.apply.find((a) => a.subject === `${stg}/staging`);
+  t.equal(refresh?.error?.code, 'PULSER_E_STAGING_VERIFY', JSON.stringify(refresh));
+  t.match(refresh?.error?.message, /no active outgoing mail server \(2 offending row\(s\)\)/);
+  t.equal(await param(stgDb, 'pulser.staging.refresh'), '2026-03-24', 'staging still runs on the previous refresh');
+  t.same(await pools.get({ ...PG, database: stgDb }).query(`SELECT name FROM ir_mail_server WHERE active`), []);
+  const left = await pools.get({ ...PG, database: 'postgres' }).query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`pulser_%${stg.replace(/-/g, '_')}%`]);
+  t.same(left, [], 'the rejected database was dropped');
+});
