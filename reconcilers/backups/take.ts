@@ -1,5 +1,5 @@
-// Taking one backup: the row counts, Odoo facts and pg_dump all read one exported snapshot, the
-// dump streams from pg_dump's stdout through sha256 into `<id>.partial/`, then the filestore tar
+// Taking one backup: the row counts, Odoo facts and pg_dump all read one exported snapshot (side by
+// side), the dump streams from pg_dump's stdout through sha256 into `<id>.partial/`, then the filestore tar
 // streams out of the Odoo container through the Docker archive endpoint. Any failure removes
 // the partial folder; older backups are never touched.
 import type { Db, TcpConnect } from '../../src/drivers/postgres.ts';
@@ -166,9 +166,21 @@ export async function takeBackup(ctx: BackupContext, req: BackupRequest): Promis
       async (q) => {
         await q('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
         const [snap] = await q<{ snapshot: string }>(SQL.exportSnapshot);
-        const facts = await describeDatabase(q);
-        const dump = await dumpInto(ctx, partial.file(DUMP_FILE), database, snap!.snapshot, `pulser-backup ${req.id}`);
-        return { facts, dump };
+        // pg_dump and the manifest's counts read the same snapshot, so they run side by side;
+        // a failed count stops pg_dump.
+        const stop = new AbortController();
+        const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
+        const dumping = dumpInto({ ...ctx, signal }, partial.file(DUMP_FILE), database, snap!.snapshot, `pulser-backup ${req.id}`);
+        dumping.catch(() => undefined);
+        let facts: Awaited<ReturnType<typeof describeDatabase>>;
+        try {
+          facts = await describeDatabase(q);
+        } catch (err) {
+          stop.abort();
+          await dumping.catch(() => undefined);
+          throw err;
+        }
+        return { facts, dump: await dumping };
       },
       { timeoutMs },
     );
