@@ -2,7 +2,8 @@
 # `npm run bench`: start the throwaway engines the tests use, run the benchmarks against them,
 # stop the engines again.
 #
-#   bash bench/run.sh [--only P1,P2,P3,P4,P6,P7] [--envs 200] [--changes 100] [--rollouts 10]
+#   bash bench/run.sh [--only P1,P2,P3,P4,P5,P6,P7] [--envs 200] [--changes 100] [--rollouts 10]
+#   PULSER_BENCH_SCALE=35 bash bench/run.sh --only P5  # pgbench scale of P5's database (35 ≈ 500 MiB)
 #   PULSER_KEEP_ENGINES=1 bash bench/run.sh     # leave the engines up afterwards
 #
 # The engines are shared with test runs the way test/harness/with-engines.sh describes.
@@ -10,8 +11,11 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
-# Each script runs the sections of --only it knows (containers: P1 P3 P4 P7; gitops: P2 P6).
+# Each script runs the sections of --only it knows (containers: P1 P3 P4 P7; gitops: P2 P6;
+# backups: P5).
 PULSER_RUN_NAME=bench exec bash "$repo/test/harness/with-engines.sh" bash -c '
-  node --import tsx bench/containers.bench.ts "$@"; a=$?
-  node --import tsx bench/gitops.bench.ts "$@"; b=$?
-  exit $(( a | b ))' bench "$@"
+  rc=0
+  node --import tsx bench/containers.bench.ts "$@" || rc=1
+  node --import tsx bench/gitops.bench.ts "$@" || rc=1
+  node --import tsx bench/backups.bench.ts "$@" || rc=1
+  exit $rc' bench "$@"

@@ -5,4 +5,14 @@ import { hosts } from './hosts/index.ts';
 import { addons } from './addons/index.ts';
 import { mail } from './mail/index.ts';
 
-export const reconcilers: Reconciler[] = [hosts as Reconciler, containers as Reconciler, addons as Reconciler, mail as Reconciler];
+import { backups } from './backups/index.ts';
+import { staging } from './staging/index.ts';
+
+export const reconcilers: Reconciler[] = [
+  hosts as Reconciler,
+  containers as Reconciler,
+  addons as Reconciler,
+  mail as Reconciler,
+  backups as Reconciler,
+  staging as Reconciler,
+];

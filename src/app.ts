@@ -110,11 +110,13 @@ export function createPulser(opts: PulserOptions): Pulser {
   let drivers: Drivers | null = null;
   let hostsKey = '';
   let commit = 'uncommitted';
+  let latest: SpecSnapshot | null = null;
 
   const load = async (): Promise<SpecSnapshot> => {
     // A tracked clone is never edited by hand: its commit is the one the source last applied.
     const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), gitops?.repo.commit ?? specCommit(root)]);
     commit = head;
+    latest = snap;
     for (const s of snap.secretValues) secretValues.add(s);
     const key = canonicalJson([...snap.hosts.entries()]);
     if (!drivers || key !== hostsKey) {
@@ -154,6 +156,11 @@ export function createPulser(opts: PulserOptions): Pulser {
     commit: async () => commit,
     observer: opts.git ? { applyStarted: (r) => gitops?.deployments.applyStarted(r), passRecorded: (r) => gitops?.deployments.passRecorded(r) } : undefined,
     mailCatcher: () => opts.mailCatcher ?? (catcher ? catcherRoute : null),
+    peer: (env) => {
+      const l = latest?.envs.get(env);
+      return l?.ok ? l.desired : null;
+    },
+    stateDir: opts.stateDir ?? path.join(root, '.pulser'),
   });
   const loop = new ReconcileLoop({
     engine,

@@ -4,6 +4,11 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 import type { PassRecord } from './core/record.ts';
 import { TextGauge, TextHistogram } from './monitor/series.ts';
 
+export interface BackupMetricFacts {
+  lastBackup: { at: string; size: number; durationSeconds: number } | null;
+  lastDrill: { ok: boolean; durationSeconds: number } | null;
+}
+
 export const VERSION = '0.1.0';
 
 export class Metrics {
@@ -71,6 +76,12 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  // Backups and restore drills (from the backups reconciler's facts)
+  readonly backupLastSuccess = new Gauge({ name: 'pulser_backup_last_success_timestamp_seconds', help: 'When the newest complete backup was taken (unix seconds).', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly backupSize = new Gauge({ name: 'pulser_backup_size_bytes', help: 'Size of the newest complete backup (dump and filestore).', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly backupDuration = new Gauge({ name: 'pulser_backup_duration_seconds', help: 'How long the newest complete backup took.', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly drillDuration = new Gauge({ name: 'pulser_restore_drill_duration_seconds', help: 'How long the last restore drill took (the measured restore time).', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly drillSuccess = new Gauge({ name: 'pulser_restore_drill_success', help: '1 when the last restore drill restored the backup and matched its manifest.', labelNames: ['env'] as const, registers: [this.registry] });
   readonly info = new Gauge({
     name: 'pulser_info',
     help: 'Always 1; carries the pulser version.',
@@ -126,6 +137,21 @@ export class Metrics {
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.info.set({ version: VERSION }, 1);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pulser_' });
+  }
+
+  /** Backup facts of an environment (the backups reconciler's summary), when it has a policy. */
+  recordBackups(env: string, facts: BackupMetricFacts | undefined): void {
+    const last = facts?.lastBackup;
+    if (last) {
+      this.backupLastSuccess.set({ env }, Date.parse(last.at) / 1000);
+      this.backupSize.set({ env }, last.size);
+      this.backupDuration.set({ env }, last.durationSeconds);
+    }
+    const drill = facts?.lastDrill;
+    if (drill) {
+      this.drillDuration.set({ env }, drill.durationSeconds);
+      this.drillSuccess.set({ env }, drill.ok ? 1 : 0);
+    }
   }
 
   recordPass(rec: PassRecord, reconcilerNames: string[]): void {

@@ -13,6 +13,7 @@ import type { EnvStatus } from '../core/status.ts';
 import { VERSION } from '../metrics.ts';
 import { EvidenceStore } from '../evidence/index.ts';
 import { GITOPS_CLI_OPTIONS, GITOPS_USAGE, cmdKv, gitopsFrom, type GitOpsFlags } from './gitops.ts';
+import { BACKUP_USAGE, runBackupCommand } from './backups.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
 
@@ -32,6 +33,7 @@ Commands:
   run <env> <template> …   a template of ops/templates.yaml (\`pulser run --list\`, \`pulser run --help\`)
   deps <module…>           install order of modules and their dependencies (\`pulser deps --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
+${BACKUP_USAGE}  demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
   version                  print the version
 ${GITOPS_USAGE}
 Options:
@@ -44,6 +46,8 @@ Options:
   --concurrency N          environments reconciled in parallel (default: 4)
   --server URL             status: ask a running pulser instead of observing directly
   --json                   machine-readable output
+  --to ENV                 restore: the environment restored into
+  --force-production       restore: allow restoring over a production environment
   --log-level LEVEL        debug | info | warn | error (default: info; warn for validate, plan, status)
   -h, --help               this help
 `;
@@ -63,6 +67,8 @@ interface Flags extends GitOpsFlags {
   'detailed-exitcode': boolean;
   'log-level'?: string;
   help: boolean;
+  to?: string;
+  'force-production': boolean;
 }
 
 function parse(argv: string[]): { command: string; args: string[]; flags: Flags } {
@@ -88,6 +94,8 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'log-level': { type: 'string', default: process.env.PULSER_LOG_LEVEL },
         help: { type: 'boolean', short: 'h', default: false },
         ...GITOPS_CLI_OPTIONS,
+        to: { type: 'string' },
+        'force-production': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -336,6 +344,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await (await import('./render-alerts.ts')).cmdRender(args, { root: path.resolve(flags.dir), secretsFile: flags['secrets-file'] }, io);
       case 'kv':
         return await cmdKv(args, flags, io.out);
+      case 'backup':
+      case 'backups':
+      case 'restore':
+        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, io);
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }

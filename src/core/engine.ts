@@ -6,7 +6,7 @@ import type { ApplyEntry, PassOutcome, PassRecord } from './record.ts';
 import type { DesiredEnv, EnvLoad } from '../spec/model.ts';
 import type { Drivers } from '../drivers/index.ts';
 import type { Logger } from './log.ts';
-import type { Metrics } from '../metrics.ts';
+import type { BackupMetricFacts, Metrics } from '../metrics.ts';
 import { orderReconcilers, dependentsOf } from './registry.ts';
 import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
 import { redact } from './redact.ts';
@@ -35,6 +35,10 @@ export interface EngineDeps {
   /** told when a pass starts applying and when its record is written (GitHub deployments) */
   observer?: { applyStarted(rec: PassRecord): void; passRecorded(rec: PassRecord): void };
   mailCatcher?: () => MailCatcherRoute | null;
+  /** another environment's desired state from the latest load (a staging refresh reads its source's) */
+  peer?: (env: string) => DesiredEnv | null;
+  /** pulser's own state folder (journals of operations that must be finishable after a crash) */
+  stateDir?: string;
 }
 
 export interface PassOptions {
@@ -85,7 +89,9 @@ export class Engine {
         findings.push(...p.findings);
       }
     }
-    return { changes, findings };
+    let prepared = changes;
+    for (const r of this.deps.reconcilers) if (r.prepare) prepared = r.prepare(desired, prepared, now, observed[r.name]);
+    return { changes: prepared, findings };
   }
 
   context(desired: DesiredEnv, signal?: AbortSignal): ReconcileContext {
@@ -97,6 +103,8 @@ export class Engine {
       signal: signal ?? new AbortController().signal,
       metrics: this.deps.metrics,
       mailCatcher: this.deps.mailCatcher?.() ?? null,
+      peer: (env) => this.deps.peer?.(env) ?? null,
+      stateDir: this.deps.stateDir,
     };
   }
 
@@ -163,6 +171,7 @@ export class Engine {
       rec.specHash = desired.specHash;
 
       const ctx = this.context(desired);
+      ctx.commit = rec.commit;
       if (opts.fresh) ctx.drivers.invalidate(desired.hostName);
       const observed = await this.observe(ctx);
       rec.observed = observed;
@@ -221,10 +230,11 @@ export class Engine {
     await evidence?.beginApply(redact(rec, this.deps.secrets()));
     this.deps.observer?.applyStarted(redact(rec, this.deps.secrets()));
     const blocked = new Map<string, string>();
+    let gateFailed: string | undefined;
     let anyFailed = false;
     for (const [index, change] of changes.entries()) {
       const entry: ApplyEntry = { index, subject: change.subject, action: change.action, summary: change.summary, startedAt: this.now().toISOString() };
-      const blocker = blocked.get(change.reconciler);
+      const blocker = gateFailed ?? blocked.get(change.reconciler);
       if (blocker) {
         entry.endedAt = entry.startedAt;
         entry.outcome = 'skipped';
@@ -255,6 +265,7 @@ export class Engine {
         if (entry.error) rec.errors.push(entry.error);
         ctx.log.error(`failed ${change.subject}: ${entry.error?.message ?? 'unknown error'}`, { code: entry.error?.code });
         blocked.set(change.reconciler, change.subject);
+        if (change.gate) gateFailed = change.subject;
         for (const d of dependentsOf(this.deps.reconcilers, change.reconciler)) blocked.set(d, change.subject);
       }
     }
@@ -286,6 +297,7 @@ export class Engine {
         if (o !== undefined && r.summarize) summaries[r.name] = r.summarize(o);
       }
     }
+    this.deps.metrics.recordBackups(rec.env, summaries.backups as BackupMetricFacts | undefined);
     this.status.update(rec, desired, summaries, this.stalled.get(rec.env) ?? null);
     const level = rec.outcome === 'failed' || rec.outcome === 'invalid' ? 'warn' : 'info';
     this.deps.log[level](`pass ${rec.passId} ${rec.env}: ${rec.outcome}`, {

@@ -29,6 +29,8 @@ export interface Change {
   reason: string;
   /** what apply will do, as data (no secrets: apply re-derives sensitive values from the desired spec) */
   op: Record<string, unknown>;
+  /** when this change fails, every later change of the pass is skipped (a pre-change backup) */
+  gate?: boolean;
 }
 
 /** Something the planner found wrong that no change can fix (an unlabelled container in the way…). */
@@ -62,6 +64,12 @@ export interface ReconcileContext {
   metrics?: Metrics;
   /** pulser's mail catcher, when this pulser runs one */
   mailCatcher: MailCatcherRoute | null;
+  /** commit of the spec repository the pass applies */
+  commit?: string;
+  /** another environment's desired state, null when unknown or invalid */
+  peer?: (env: string) => DesiredEnv | null;
+  /** pulser's own state folder */
+  stateDir?: string;
 }
 
 export interface Reconciler<Observed = unknown> {
@@ -70,6 +78,8 @@ export interface Reconciler<Observed = unknown> {
   observe(ctx: ReconcileContext): Promise<Observed>;
   plan(desired: DesiredEnv, observed: Observed, now: Date): Plan;
   apply(ctx: ReconcileContext, change: Change): Promise<ApplyResult>;
+  /** Pure: may put changes of its own in front of the whole plan (a backup before a risky change), given what it observed. */
+  prepare?(desired: DesiredEnv, changes: Change[], now: Date, observed: Observed): Change[];
   /** Facts worth showing in status (the running image…), read from what observe returned. */
   summarize?(observed: Observed): Record<string, unknown>;
 }

@@ -28,6 +28,8 @@ export interface EnvStatus {
   errors: ErrorRecord[];
   /** per reconciler facts, e.g. containers → running image */
   facts: Record<string, unknown>;
+  /** the newest complete backup, and whether a restore drill verified it (null: not drilled yet) */
+  lastBackup: { id: string; at: string; size: number; verified: boolean | null } | null;
 }
 
 export class StatusBoard {
@@ -58,7 +60,10 @@ export class StatusBoard {
       lastError: rec.errors.at(-1) ?? null,
       errors: rec.errors,
       facts: Object.keys(facts).length ? facts : (this.envs.get(rec.env)?.facts ?? {}),
+      lastBackup: null,
     };
+    const backups = s.facts.backups as { lastBackup?: { id: string; at: string; size: number; verified: boolean | null } | null } | undefined;
+    if (backups?.lastBackup) s.lastBackup = { id: backups.lastBackup.id, at: backups.lastBackup.at, size: backups.lastBackup.size, verified: backups.lastBackup.verified };
     this.envs.set(rec.env, s);
     return s;
   }

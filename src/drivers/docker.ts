@@ -155,6 +155,21 @@ export class DockerDriver {
     await this.call(`copy files into ${id.slice(0, 12)}`, () => this.client.getContainer(id).putArchive(tar as unknown as NodeJS.ReadableStream, { path: dir }));
   }
 
+  /** A tar stream of `path` inside a container (the Docker archive endpoint); null when the path is missing. */
+  async archiveOut(id: string, path: string): Promise<NodeJS.ReadableStream | null> {
+    try {
+      return await this.call(`read ${path} of ${id.slice(0, 12)}`, () => this.client.getContainer(id).getArchive({ path }));
+    } catch (err) {
+      if (err instanceof PulserError && err.details?.statusCode === 404) return null;
+      throw err;
+    }
+  }
+
+  /** Extracts a tar stream into `dir` inside a container; the call lasts as long as the upload. */
+  async archiveIn(id: string, dir: string, tar: NodeJS.ReadableStream, timeoutMs: number): Promise<void> {
+    await this.call(`write into ${dir} of ${id.slice(0, 12)}`, () => this.client.getContainer(id).putArchive(tar, { path: dir }), [], timeoutMs);
+  }
+
   async start(id: string): Promise<void> {
     await this.write(`start ${id.slice(0, 12)}`, () => this.client.getContainer(id).start(), [304]);
   }
@@ -318,12 +333,12 @@ export class DockerDriver {
   }
 
   /** Runs one engine call with a timeout and turns failures into coded errors. */
-  private async call<T>(what: string, fn: () => Promise<T>, okStatuses: number[] = []): Promise<T> {
+  private async call<T>(what: string, fn: () => Promise<T>, okStatuses: number[] = [], timeoutMs = this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new PulserError('PULSER_E_TIMEOUT', `docker on host ${this.host}: ${what} did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
+        () => reject(new PulserError('PULSER_E_TIMEOUT', `docker on host ${this.host}: ${what} did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
     try {

@@ -207,7 +207,7 @@ class PooledDb implements Db {
       throw pgError(err, this.target);
     }
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
-    if (opts.timeoutMs !== undefined) await client.query(`SET statement_timeout = ${Math.max(1, Math.floor(timeout))}`).catch(() => undefined);
+    if (opts.timeoutMs !== undefined) await client.query({ text: `SET statement_timeout = ${Math.max(1, Math.floor(timeout))}`, query_timeout: CLIENT_SLACK_MS * 5 } as pg.QueryConfig).catch(() => undefined);
     const q: Db['query'] = async <R extends Record<string, unknown>>(sql: string, params: readonly unknown[] = [], o: QueryOptions = {}) => {
       try {
         const res = await client.query<R>({ text: sql, values: [...params], query_timeout: (o.timeoutMs ?? timeout) + CLIENT_SLACK_MS } as pg.QueryConfig);
@@ -217,22 +217,27 @@ class PooledDb implements Db {
       }
     };
     let broken: Error | undefined;
+    // A checked-out client has no error listener of the pool's: a connection lost while `fn` is
+    // not querying (waiting on a child process) would otherwise be an uncaught exception.
+    const onLost = (e: Error) => {
+      broken ??= e;
+    };
+    client.on('error', onLost);
+    const housekeeping = (sql: string) =>
+      client.query({ text: sql, query_timeout: CLIENT_SLACK_MS * 5 } as pg.QueryConfig).catch((e: Error) => {
+        broken ??= e;
+      });
     try {
       await q('BEGIN');
       const out = await fn(q);
       await q('COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => {
-        broken = e;
-      });
+      if (!broken) await housekeeping('ROLLBACK');
       throw err;
     } finally {
-      if (opts.timeoutMs !== undefined && !broken) {
-        await client.query(`SET statement_timeout = ${this.statementTimeoutMs}`).catch((e: Error) => {
-          broken = e;
-        });
-      }
+      if (opts.timeoutMs !== undefined && !broken) await housekeeping(`SET statement_timeout = ${this.statementTimeoutMs}`);
+      client.off('error', onLost);
       client.release(broken);
     }
   }

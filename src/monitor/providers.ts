@@ -17,19 +17,18 @@ export const unknownBackups: BackupProvider = {
   lastBackupAt: async () => null,
 };
 
-interface FactsSource {
-  get(env: string): { facts: Record<string, unknown> } | undefined;
+interface StatusSource {
+  get(env: string): { lastBackup: { at: string } | null } | undefined;
 }
 
 /**
- * The default: the `lastBackupAt` (ISO time) a backups reconciler reports among its status facts
- * (`summarize` → `facts.backups.lastBackupAt`); unknown while no reconciler reports one.
+ * The default: the newest backup the backups reconciler reported in the environment's status
+ * (`lastBackup.at`); unknown while it reports none.
  */
-export function backupsFromStatus(status: () => FactsSource): BackupProvider {
+export function backupsFromStatus(status: () => StatusSource): BackupProvider {
   return {
     async lastBackupAt(env) {
-      const facts = status().get(env.name)?.facts.backups;
-      const at = facts && typeof facts === 'object' ? (facts as Record<string, unknown>).lastBackupAt : undefined;
+      const at = status().get(env.name)?.lastBackup?.at;
       if (typeof at !== 'string') return null;
       const ms = Date.parse(at);
       return Number.isNaN(ms) ? null : new Date(ms);

@@ -756,6 +756,10 @@ export async function loadEnvironmentFile(
   }
   const mailProblem = mailPolicyProblem(obj.tier, obj.mail);
   if (mailProblem) src.error('PULSER_E_MAIL_POLICY', src.locate('/mail/mode'), mailProblem);
+  // A refresh replaces the environment's database: production is never a target.
+  if (obj.tier === 'production' && obj.staging !== undefined) {
+    src.error('PULSER_E_STAGING_PRODUCTION', src.locate('/staging'), 'staging: a production environment is never refreshed from another environment');
+  }
   if (src.errors.length > 0) return failed();
 
   const spec = data as EnvironmentSpec;

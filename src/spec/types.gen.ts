@@ -22,6 +22,8 @@ export interface Environment {
   alerts?: Alerts;
   addons?: Addons;
   mail?: Mail;
+  backup?: Backup;
+  staging?: Staging;
   /**
    * This interface was referenced by `Environment`'s JSON-Schema definition
    * via the `patternProperty` "^x-".
@@ -329,6 +331,116 @@ export interface Mail {
    * via the `patternProperty` "^x-".
    */
   [k: string]: unknown;
+}
+/**
+ * Scheduled backups of the database (pg_dump, custom format) and the filestore, with grandfather-father-son retention and restore drills. Only backups pulser made (a folder with its manifest) are ever deleted.
+ */
+export interface Backup {
+  /**
+   * When a backup is due: a five-field cron expression (minute hour day-of-month month day-of-week), read in `timezone`. A backup is taken when the latest scheduled time has no backup after it.
+   */
+  schedule: string;
+  /**
+   * IANA time zone of `schedule` and of the retention days, weeks and months, for example `Europe/Berlin`.
+   */
+  timezone?: string;
+  retention?: Retention;
+  /**
+   * Also back up the Odoo filestore (`/var/lib/odoo/filestore/<database>` of the Odoo container, read through the Docker API).
+   */
+  filestore?: boolean;
+  destination: BackupDestination;
+  /**
+   * How often the newest backup is restored into a scratch database and compared with its manifest (row counts, checksums).
+   */
+  verify?: 'daily' | 'weekly' | 'never';
+  /**
+   * This interface was referenced by `Backup`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * How many backups are kept: the newest of each of the last `daily` local days, `weekly` ISO weeks and `monthly` months (in `timezone`). The newest backup is always kept.
+ */
+export interface Retention {
+  /**
+   * Days for which the newest backup of the day is kept.
+   */
+  daily?: number;
+  /**
+   * ISO weeks for which the newest backup of the week is kept.
+   */
+  weekly?: number;
+  /**
+   * Months for which the newest backup of the month is kept.
+   */
+  monthly?: number;
+  /**
+   * This interface was referenced by `Retention`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * Where backups are stored: a folder on the machine pulser runs on (one sub-folder per environment and backup).
+ */
+export interface BackupDestination {
+  /**
+   * Destination kind.
+   */
+  type: 'local';
+  /**
+   * Absolute path of the folder holding the backups.
+   */
+  path: string;
+  /**
+   * This interface was referenced by `BackupDestination`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+/**
+ * Refresh this environment from another environment's newest backup, then neutralize it like `odoo-bin neutralize` (outgoing mail servers off, crons off except the autovacuum, `database.is_neutralized`, a new `database.uuid`, this environment's `web.base.url`) and anonymize the declared columns. Never allowed on a production environment.
+ */
+export interface Staging {
+  /**
+   * Name of the environment whose newest backup is restored here.
+   */
+  refresh_from: string;
+  /**
+   * Any value, usually `${kv:staging.refresh}`: when it differs from the value of the last refresh, a refresh runs.
+   */
+  refresh: string;
+  /**
+   * `web.base.url` written into the refreshed database. Defaults to `http://<odoo.bind>:<odoo.port>`.
+   */
+  base_url?: string;
+  /**
+   * Columns rewritten after each refresh, deterministically (the same input gives the same output).
+   *
+   * @maxItems 200
+   */
+  anonymize?: AnonymizeRule[];
+  /**
+   * This interface was referenced by `Staging`'s JSON-Schema definition
+   * via the `patternProperty` "^x-".
+   */
+  [k: string]: unknown;
+}
+export interface AnonymizeRule {
+  /**
+   * Table name.
+   */
+  table: string;
+  /**
+   * Column name.
+   */
+  column: string;
+  /**
+   * `hash-email`: `<hash>@example.invalid`; `hash`: a hex digest of the value; `blank`: NULL; `fake-name`: a name picked from a fixed list by a hash of the row id.
+   */
+  with: 'hash-email' | 'hash' | 'blank' | 'fake-name';
 }
 
 /**

@@ -121,17 +121,17 @@ t.test('uptime store: rolling windows, persisted across a restart, bounded by co
   t.same(errors, [], 'no write errors');
 });
 
-t.test('providers: backup time from status facts, disk use of local hosts', async (t) => {
-  const facts: Record<string, Record<string, unknown>> = {
-    shop: { backups: { lastBackupAt: '2026-01-02T03:04:05.000Z' } },
-    qa: { backups: { lastBackupAt: 'yesterday' } },
-    dev: { containers: {} },
+t.test('providers: backup time from the status the backups reconciler reports, disk use of local hosts', async (t) => {
+  const status: Record<string, { lastBackup: { at: string } | null }> = {
+    shop: { lastBackup: { at: '2026-01-02T03:04:05.000Z' } },
+    qa: { lastBackup: { at: 'yesterday' } },
+    dev: { lastBackup: null },
   };
-  const backups = backupsFromStatus(() => ({ get: (env: string) => (facts[env] ? { facts: facts[env]! } : undefined) }));
+  const backups = backupsFromStatus(() => ({ get: (env: string) => status[env] }));
   const envNamed = (name: string, kind = 'local') => ({ name, host: { kind } }) as unknown as DesiredEnv;
   t.same(await backups.lastBackupAt(envNamed('shop')), new Date('2026-01-02T03:04:05.000Z'));
   t.equal(await backups.lastBackupAt(envNamed('qa')), null, 'an unreadable time is unknown');
-  t.equal(await backups.lastBackupAt(envNamed('dev')), null, 'no backups facts: unknown');
+  t.equal(await backups.lastBackupAt(envNamed('dev')), null, 'no backup reported: unknown');
   t.equal(await backups.lastBackupAt(envNamed('nowhere')), null);
 
   const disk = localDisk('/');

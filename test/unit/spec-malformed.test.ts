@@ -93,7 +93,7 @@ const cases: Case[] = [
   {
     name: 'unknown top-level key',
     staging: append('replicas: 2'),
-    expect: [{ code: 'PULSER_E_SPEC_UNKNOWN_KEY', text: `${F}:20:1 replicas: unknown key (known keys: name, tier, host, sync, odoo, database, alerts, addons, mail; free-form keys start with x-)` }],
+    expect: [{ code: 'PULSER_E_SPEC_UNKNOWN_KEY', text: `${F}:20:1 replicas: unknown key (known keys: name, tier, host, sync, odoo, database, alerts, addons, mail, backup, staging; free-form keys start with x-)` }],
   },
   {
     name: 'unknown nested key with a suggestion',

@@ -1,0 +1,136 @@
+// P5: backups. Pulser's backup (pg_dump streamed through sha256 into the store, manifest counts in
+// the same snapshot) against a raw `pg_dump -Fc` of the same database to a file, and pulser's
+// restore drill (checksums, pg_restore, row counts, drop) against a raw createdb + pg_restore +
+// dropdb of the same dump, side by side in the same run. The database is made by `pgbench -i`.
+// Not a test: nothing here asserts.
+import { parseArgs } from 'node:util';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createPulser } from '../src/app.ts';
+import { PG_BIN } from '../reconcilers/backups/commands.ts';
+import { LocalBackupStore, takeBackup, backupId, drill } from '../reconcilers/backups/index.ts';
+import { BenchRoot, fmtMs, load1, median, now, printSection, summaryLine, type SectionResult } from './lib.ts';
+
+const run = promisify(execFile);
+const { values: flags } = parseArgs({ strict: false, options: { only: { type: 'string' }, scale: { type: 'string', default: process.env.PULSER_BENCH_SCALE ?? '35' }, rounds: { type: 'string', default: '2' } } });
+const only = typeof flags.only === 'string' ? new Set(flags.only.split(',').map((s) => s.trim().toUpperCase())) : null;
+const SCALE = Number(flags.scale);
+const ROUNDS = Number(flags.rounds);
+
+const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: process.env.PGPORT ?? '5432', user: process.env.PGUSER ?? 'postgres' };
+const pgArgs = ['--no-password', `--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`];
+const LONG = { timeout: 3_600_000, maxBuffer: 1 << 26 };
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = now();
+  await fn();
+  return now() - t0;
+}
+
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+const rate = (bytes: number, ms: number) => `${(bytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`;
+
+async function main(): Promise<void> {
+  if (only && !only.has('P5')) return;
+  const sfx = randomBytes(3).toString('hex');
+  const env = `bench-p5-${sfx}`;
+  const database = `bench_p5_${sfx}`;
+  const dest = await mkdtemp(path.join(tmpdir(), 'pulser-bench-p5-'));
+  const root = await BenchRoot.create('p5');
+  const results: SectionResult[] = [];
+  console.log(`pulser backup benchmarks — node ${process.version}, PostgreSQL ${PG.host}:${PG.port}, pgbench scale ${SCALE}, load ${load1()}`);
+  const p = createPulser({ root: root.dir, evidenceDir: null, processMetrics: false, logLevel: 'warn' });
+  try {
+    await run(`${PG_BIN}/createdb`, [...pgArgs, database], LONG);
+    const tInit = await timed(() => run(`${PG_BIN}/pgbench`, [`--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`, '-i', '-q', '-s', String(SCALE), database], LONG));
+    const { stdout: sizeOut } = await run(`${PG_BIN}/psql`, [...pgArgs, '-At', '-c', `SELECT pg_database_size('${database}')`, 'postgres'], LONG);
+    const dbBytes = Number(sizeOut.trim());
+    console.log(`database ${database}: ${mib(dbBytes)} (pgbench -i -s ${SCALE} in ${fmtMs(tInit)})`);
+
+    await writeFile(
+      path.join(root.dir, 'environments', `${env}.yaml`),
+      [`name: ${env}`, 'tier: staging', 'host: local', 'sync: { auto: false }', 'odoo:', '  image: pulser-demo/odoo:17.0.1', '  port: 20999', 'database:', `  name: ${database}`, `  host: ${PG.host}`, `  port: ${PG.port}`, `  user: ${PG.user}`, 'backup:', '  schedule: "0 3 * * *"', '  filestore: false', `  destination: { type: local, path: ${dest} }`, ''].join('\n'),
+    );
+    const snap = await p.load();
+    const l = snap.envs.get(env);
+    if (!l?.ok) throw new Error(`bench environment does not load: ${JSON.stringify(l)}`);
+    const desired = l.desired;
+    const ctx = p.engine.context(desired);
+    const store = new LocalBackupStore(dest);
+
+    const raw: number[] = [];
+    const ours: number[] = [];
+    let dumpBytes = 0;
+    let rawFile = '';
+    for (let r = 0; r < ROUNDS; r++) {
+      rawFile = path.join(dest, `raw-${r}.dump`);
+      raw.push(await timed(() => run(`${PG_BIN}/pg_dump`, [...pgArgs, '--format=custom', `--file=${rawFile}`, `--dbname=${database}`], LONG)));
+      const at = new Date(Date.now() + r * 1000);
+      let bytes = 0;
+      ours.push(await timed(async () => (bytes = (await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'bench', progress: () => undefined }, { id: backupId(env, at), at, kind: 'manual', reason: 'bench' })).bytes)));
+      dumpBytes = bytes;
+    }
+    const rawBytes = (await stat(rawFile)).size;
+    const backupRatio = median(ours) / median(raw);
+    results.push({
+      id: 'P5a',
+      title: `backup throughput: pulser backup vs raw pg_dump -Fc to a file (${mib(dbBytes)} database, ${ROUNDS} rounds, medians)`,
+      lines: [
+        ['pulser backup', `${fmtMs(median(ours))} (${ours.map(fmtMs).join(', ')}), ${mib(dumpBytes)} dump, ${rate(dbBytes, median(ours))} of database`],
+        ['raw pg_dump', `${fmtMs(median(raw))} (${raw.map(fmtMs).join(', ')}), ${mib(rawBytes)} dump, ${rate(dbBytes, median(raw))} of database`],
+        ['throughput', `${(1 / backupRatio).toFixed(3)}× of raw (target ≥ 0.9×)`],
+      ],
+      baseline: `pg_dump --format=custom --file of the same database, same run`,
+      ratio: backupRatio,
+      targets: [{ label: 'time ratio', value: backupRatio, limit: 1 / 0.9, show: (v) => `${v.toFixed(3)}×` }],
+      notes: ['pulser also counts the 25 largest tables in the exported snapshot, hashes the stream, fsyncs and writes the manifest'],
+    });
+    printSection(results.at(-1)!);
+
+    const [newest] = await store.list(env);
+    const rawRestore: number[] = [];
+    const drills: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const scratch = `bench_p5_raw_${sfx}_${r}`;
+      rawRestore.push(
+        await timed(async () => {
+          await run(`${PG_BIN}/createdb`, [...pgArgs, '--template=template0', scratch], LONG);
+          await run(`${PG_BIN}/pg_restore`, [...pgArgs, '--no-owner', '--no-privileges', '--exit-on-error', '--jobs=2', `--dbname=${scratch}`, path.join(newest!.dir, newest!.manifest.files.dump.name)], LONG);
+          await run(`${PG_BIN}/dropdb`, [...pgArgs, scratch], LONG);
+        }),
+      );
+      let ok = false;
+      drills.push(await timed(async () => (ok = (await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, newest!)).ok)));
+      if (!ok) throw new Error('the drill failed');
+    }
+    const drillRatio = median(drills) / median(rawRestore);
+    results.push({
+      id: 'P5b',
+      title: `restore drill vs raw createdb + pg_restore --jobs=2 + dropdb of the same dump (${ROUNDS} rounds, medians)`,
+      lines: [
+        ['pulser drill', `${fmtMs(median(drills))} (${drills.map(fmtMs).join(', ')}): sha256 check, restore, row counts, drop`],
+        ['raw pg_restore', `${fmtMs(median(rawRestore))} (${rawRestore.map(fmtMs).join(', ')})`],
+      ],
+      baseline: 'createdb + pg_restore --jobs=2 + dropdb, same dump, same run',
+      ratio: drillRatio,
+      targets: [{ label: 'ratio', value: drillRatio, limit: 1.1, show: (v) => `${v.toFixed(3)}×` }],
+      notes: [],
+    });
+    printSection(results.at(-1)!);
+  } catch (err) {
+    console.error(`\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  } finally {
+    await p.close();
+    await run(`${PG_BIN}/dropdb`, [...pgArgs, '--if-exists', '--force', database], LONG).catch(() => undefined);
+    await rm(dest, { recursive: true, force: true });
+    await root.remove();
+  }
+  console.log(`\nsummary: ${summaryLine(results) || 'nothing measured'}`);
+}
+
+await main();

@@ -1,0 +1,78 @@
+// Commands as data for backups and restores: pg_dump/pg_restore argv, the SQL that describes a
+// database for the manifest, and backup ids. Nothing here runs anything.
+import type { PgTarget } from '../../src/drivers/postgres.ts';
+
+export const PG_BIN = process.env.PULSER_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const FILESTORE_ROOT = '/var/lib/odoo/filestore';
+/** tables whose exact row counts go into the manifest (the largest by size) */
+export const COUNTED_TABLES = 25;
+
+/** `production-20260324T020000Z`: sortable, printable, unique per environment and second. */
+export function backupId(env: string, at: Date): string {
+  return `${env}-${at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}`;
+}
+
+const ID_RE = /^([a-z0-9][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)$/;
+
+/** The environment and instant an id names, or null when it is not a backup id. */
+export function parseBackupId(id: string): { env: string; at: Date } | null {
+  const m = ID_RE.exec(id);
+  if (!m) return null;
+  const s = m[2]!;
+  const at = new Date(`${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`);
+  return Number.isNaN(at.getTime()) ? null : { env: m[1]!, at };
+}
+
+/** Where pulser reaches the environment's database from this machine. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** libpq settings passed through the environment, so no password ever appears in an argv. */
+export function libpqEnv(target: PgTarget, appName: string): Record<string, string> {
+  return {
+    PGUSER: target.user,
+    PGAPPNAME: appName,
+    PGCONNECT_TIMEOUT: '10',
+    ...(target.password ? { PGPASSWORD: target.password } : {}),
+  };
+}
+
+/** pg_dump in custom format to stdout, inside the snapshot the manifest's counts were taken in. */
+export function pgDumpArgv(at: Endpoint, database: string, snapshot?: string): string[] {
+  return [`${PG_BIN}/pg_dump`, '--format=custom', '--no-password', `--host=${at.host}`, `--port=${at.port}`, ...(snapshot ? [`--snapshot=${snapshot}`] : []), `--dbname=${database}`];
+}
+
+/**
+ * pg_restore of a dump file into an existing, empty database. Objects are owned by the restoring
+ * role (the target environment's), since the source's roles need not exist there.
+ */
+export function pgRestoreArgv(at: Endpoint, database: string, file: string, jobs = 2): string[] {
+  return [`${PG_BIN}/pg_restore`, '--no-password', `--host=${at.host}`, `--port=${at.port}`, `--dbname=${database}`, '--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, file];
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export const SQL = {
+  exportSnapshot: 'SELECT pg_export_snapshot() AS snapshot',
+  /** the largest user tables, which the manifest counts exactly */
+  largestTables: `SELECT n.nspname AS schema, c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+    ORDER BY pg_total_relation_size(c.oid) DESC, c.relname LIMIT ${COUNTED_TABLES}`,
+  countRows: (schema: string, table: string) => `SELECT count(*)::bigint AS n FROM ${quoteIdent(schema)}.${quoteIdent(table)}`,
+  hasModuleTable: `SELECT to_regclass('public.ir_module_module') IS NOT NULL AS present`,
+  odooVersion: `SELECT latest_version FROM ir_module_module WHERE name = 'base'`,
+  installedModules: `SELECT name FROM ir_module_module WHERE state = 'installed' ORDER BY name`,
+  databaseSize: 'SELECT pg_database_size(current_database())::bigint AS bytes',
+  createDatabase: (name: string) => `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`,
+  dropDatabase: (name: string) => `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`,
+  databaseExists: 'SELECT 1 AS present FROM pg_database WHERE datname = $1',
+  terminate: 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+  rename: (from: string, to: string) => `ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`,
+  /** a database accepting no new connections while it is swapped */
+  allowConnections: (name: string, allow: boolean) => `ALTER DATABASE ${quoteIdent(name)} WITH ALLOW_CONNECTIONS ${allow ? 'true' : 'false'}`,
+} as const;
