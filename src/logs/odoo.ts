@@ -104,7 +104,8 @@ export interface WerkzeugRequest {
 }
 
 // `127.0.0.1 - - [01/May/2024 10:00:00] "GET /web HTTP/1.1" 500 - 3 0.001 0.003`
-const WERKZEUG = /^(\S+) - \S+ \[[^\]]*\] "(\S+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: (\d+) ([\d.]+) ([\d.]+))?/;
+// werkzeug escapes a `"` inside the request line as `\"`.
+const WERKZEUG = /^(\S+) - \S+ \[[^\]]*\] "(\S+) ((?:[^"\\ ]|\\.)+)(?: (?:[^"\\]|\\.)*)?" (\d{3}) \S+(?: (\d+) ([\d.]+) ([\d.]+))?/;
 
 /** The request a werkzeug access record describes, or null for any other record. */
 export function werkzeugRequest(r: OdooLogRecord): WerkzeugRequest | null {

@@ -1,5 +1,6 @@
 // The monitoring KPIs as pure functions over plain data: uptime ratios from per-minute probe
 // buckets, error rates from Odoo log records, latency percentiles. No clock, no I/O.
+import { httpStatusOf } from '../logs/odoo.ts';
 
 /** Probe outcomes of one minute (`minute` = unix milliseconds / 60000, floored). */
 export interface UptimeBucket {
@@ -32,13 +33,9 @@ export interface LogRecord {
   message: string;
 }
 
-// werkzeug's access line: `127.0.0.1 - - [01/May/2024 10:00:00] "GET /web HTTP/1.1" 500 - 3 0.001 0.003`
-const WERKZEUG_STATUS = /\] "(?:[^"\\]|\\.)*" (\d{3}) /;
-
 /** HTTP status of a werkzeug access-log message, or null when the message is not one. */
 export function werkzeugStatus(message: string): number | null {
-  const m = WERKZEUG_STATUS.exec(message);
-  return m ? Number(m[1]) : null;
+  return httpStatusOf({ time: null, pid: null, level: null, db: null, logger: 'werkzeug', message, lines: [] });
 }
 
 export interface ErrorTally {

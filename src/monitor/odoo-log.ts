@@ -1,9 +1,8 @@
 // Odoo log lines, as read from a container with engine timestamps, to the minimal records the
 // error-rate KPI needs. Lines that are not Odoo records (tracebacks, print output) are skipped.
 import type { LogRecord } from './kpi.ts';
+import { parseHeader } from '../logs/odoo.ts';
 
-// `2024-05-01 10:00:00,123 42 INFO db werkzeug: message`
-const ODOO_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ ([A-Z]+) \S+ ([\w.]+): (.*)$/;
 // `2024-05-01T10:00:00.123456789Z ` as the engine writes it with timestamps on
 const ENGINE_TS = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)$/;
 
@@ -14,8 +13,8 @@ export interface TimedLine {
 }
 
 function parseOdooLine(line: string, time: number): LogRecord | null {
-  const m = ODOO_LINE.exec(line);
-  return m ? { time, level: m[1]!, logger: m[2]!, message: m[3]! } : null;
+  const r = parseHeader(line);
+  return r?.level && r.logger ? { time, level: r.level, logger: r.logger, message: r.message } : null;
 }
 
 /** Splits engine output (timestamps on) into lines with their record, oldest first. */
