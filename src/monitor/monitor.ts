@@ -14,8 +14,8 @@ import { writeFileAtomic, isErrno } from '../evidence/durable.ts';
 import { UptimeStore } from './uptime-store.ts';
 import { addTallies, EMPTY_TALLY, errorRate, percentile, tallyRecords, type ErrorTally, type LogRecord } from './kpi.ts';
 import { parseEngineLog } from './odoo-log.ts';
-import { localDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
-export { backupsFromStatus, localDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
+import { hostDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
+export { backupsFromStatus, hostDisk, unknownBackups, type BackupProvider, type DiskProvider } from './providers.ts';
 import { ALERT_NAMES, ALERT_WINDOW_MS, UPTIME_WINDOWS, alertSettings, type AlertName, type AlertSettings, type ErrorRateWindow } from '../../reconcilers/alerts/settings.ts';
 import { conditionsOf, describeAlert, evaluateEnv, initialStates, owedNotification, type EnvAlertStates, type AlertPhase, type Kpis } from '../../reconcilers/alerts/evaluate.ts';
 import { deliverNotification, type AlertNotification } from '../../reconcilers/alerts/notify.ts';
@@ -91,7 +91,7 @@ export class Monitor {
     this.uptime = new UptimeStore(dir, (err) => opts.log.warn(`could not write uptime history: ${String(err)}`));
     this.alertsFile = path.join(dir, 'alerts.json');
     this.backups = opts.backups ?? unknownBackups;
-    this.disk = opts.disk ?? localDisk();
+    this.disk = opts.disk ?? hostDisk(opts.drivers);
   }
 
   /** Follows the environments of a new snapshot; an invalid spec keeps its last good settings. */

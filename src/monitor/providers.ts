@@ -1,6 +1,6 @@
 // Where the backup and disk KPIs come from. The backups reconciler and remote hosts plug in
 // their own providers; the defaults report what this process can know by itself.
-import { statfs } from 'node:fs/promises';
+import type { Drivers } from '../drivers/index.ts';
 import type { DesiredEnv } from '../spec/model.ts';
 
 export interface BackupProvider {
@@ -36,15 +36,16 @@ export function backupsFromStatus(status: () => StatusSource): BackupProvider {
   };
 }
 
-/** Local hosts: the file system holding `path` (the Docker data root's disk by default, `/`). */
-export function localDisk(path = '/'): DiskProvider {
+/**
+ * The file system holding `path` on the environment's host (`/` by default): statfs on a local
+ * host, SFTP statvfs over the host's SSH connection on a remote one (no process is started).
+ */
+export function hostDisk(drivers: () => Drivers, path = '/'): DiskProvider {
   return {
     async usedRatio(env) {
-      if (env.host.kind !== 'local') return null;
-      const s = await statfs(path);
-      const total = s.blocks * s.bsize;
+      const s = await drivers().fsStats(env.hostName, path);
       // Blocks reserved for root count as used, the way `df` reports them.
-      return total === 0 ? null : (total - s.bavail * s.bsize) / total;
+      return s.totalBytes === 0 ? null : (s.totalBytes - s.availableBytes) / s.totalBytes;
     },
   };
 }

@@ -4,7 +4,8 @@ import { errorRate, percentile, tallyRecords, uptimeRatio, werkzeugStatus, type 
 import { parseEngineLog } from '../../src/monitor/odoo-log.ts';
 import { UptimeStore } from '../../src/monitor/uptime-store.ts';
 import { readFile, statfs } from 'node:fs/promises';
-import { backupsFromStatus, localDisk } from '../../src/monitor/providers.ts';
+import { backupsFromStatus, hostDisk } from '../../src/monitor/providers.ts';
+import { createDrivers } from '../../src/drivers/index.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import path from 'node:path';
 
@@ -128,18 +129,20 @@ t.test('providers: backup time from the status the backups reconciler reports, d
     dev: { lastBackup: null },
   };
   const backups = backupsFromStatus(() => ({ get: (env: string) => status[env] }));
-  const envNamed = (name: string, kind = 'local') => ({ name, host: { kind } }) as unknown as DesiredEnv;
+  const envNamed = (name: string, host = 'local') => ({ name, hostName: host, host: { kind: 'local' } }) as unknown as DesiredEnv;
   t.same(await backups.lastBackupAt(envNamed('shop')), new Date('2026-01-02T03:04:05.000Z'));
   t.equal(await backups.lastBackupAt(envNamed('qa')), null, 'an unreadable time is unknown');
   t.equal(await backups.lastBackupAt(envNamed('dev')), null, 'no backup reported: unknown');
   t.equal(await backups.lastBackupAt(envNamed('nowhere')), null);
 
-  const disk = localDisk('/');
+  const drivers = createDrivers(new Map([['local', { kind: 'local' as const }]]));
+  t.teardown(() => drivers.close());
+  const disk = hostDisk(() => drivers, '/');
   const s = await statfs('/');
   // the same arithmetic as df: (blocks − available to users) / blocks
   const used = (await disk.usedRatio(envNamed('shop')))!;
   // other processes write to the same disk meanwhile: equal to a thousandth
   t.ok(Math.abs(used - (s.blocks - s.bavail) / s.blocks) < 0.001, `used ratio ${used}`);
   t.ok(used > 0 && used < 1);
-  t.equal(await disk.usedRatio(envNamed('far', 'ssh')), null, 'a remote host is unknown to the local provider');
+  await t.rejects(disk.usedRatio(envNamed('far', 'nowhere-host')), { code: 'PULSER_E_HOST_UNKNOWN' }, 'an undeclared host is an error (the monitor reports it unknown)');
 });
