@@ -1,7 +1,6 @@
 // `pulser deps <module…>`: the install order of modules and their dependencies, from addons folders
 // on disk (or the repositories an environment declares), and the Odoo commands that install what
 // is not installed yet.
-import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PulserError } from '../errors.ts';
@@ -14,6 +13,7 @@ import { envDb } from '../odoo/db.ts';
 import { repoCheckoutDir, repoName } from '../../reconcilers/addons/layout.ts';
 import { odooRunArgv } from '../../reconcilers/addons/design.ts';
 import type { Io } from './main.ts';
+import { parseCommandArgs } from './args.ts';
 
 const DEPS_USAGE = `Usage: pulser deps <module…> [--addons PATH]… [--env ENV] [--installed a,b] [--database DB] [--json]
 
@@ -45,26 +45,16 @@ interface DepsFlags {
 const INSTALLED_STATES = ['installed', 'to upgrade', 'to remove'];
 
 export async function cmdDeps(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        addons: { type: 'string', multiple: true, default: [] },
-        env: { type: 'string' },
-        installed: { type: 'string' },
-        database: { type: 'string' },
-        dir: { type: 'string', default: process.env.PULSER_DIR ?? '.' },
-        'secrets-file': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new PulserError('PULSER_E_USAGE', `${(err as Error).message}\n${DEPS_USAGE}`);
-  }
+  const parsed = parseCommandArgs(
+    args,
+    {
+      addons: { type: 'string', multiple: true, default: [] },
+      env: { type: 'string' },
+      installed: { type: 'string' },
+      database: { type: 'string' },
+    },
+    DEPS_USAGE,
+  );
   const flags = parsed.values as DepsFlags;
   if (flags.help) {
     io.out(DEPS_USAGE);

@@ -1,11 +1,11 @@
 // `pulser logs <env> [service] [--errors] [--since T] [--until T] [--grep RE] [-n N] [--json]`:
 // the last matching records of an environment's container log, as text for people or JSON lines.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createPulser } from '../app.ts';
 import { PulserError } from '../errors.ts';
 import { formatRecord } from '../logs/index.ts';
 import type { Io } from './main.ts';
+import { parseCommandArgs } from './args.ts';
 
 export const LOGS_USAGE = `Usage: pulser logs <env> [service] [--errors] [--since T] [--until T] [--grep RE] [-n N] [--json]
   service        container service (default: odoo)
@@ -16,27 +16,17 @@ export const LOGS_USAGE = `Usage: pulser logs <env> [service] [--errors] [--sinc
   --json         one JSON record per line`;
 
 export async function cmdLogs(argv: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dir: { type: 'string', default: process.env.PULSER_DIR ?? '.' },
-        'secrets-file': { type: 'string' },
-        errors: { type: 'boolean', default: false },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        grep: { type: 'string' },
-        n: { type: 'string', short: 'n' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new PulserError('PULSER_E_USAGE', `${(err as Error).message}\n${LOGS_USAGE}`);
-  }
+  const parsed = parseCommandArgs(
+    argv,
+    {
+      errors: { type: 'boolean', default: false },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      grep: { type: 'string' },
+      n: { type: 'string', short: 'n' },
+    },
+    LOGS_USAGE,
+  );
   const f = parsed.values;
   if (f.help) {
     io.out(LOGS_USAGE);

@@ -1,12 +1,12 @@
 // `pulser run <env> <template> [name=value…] [--as NAME] [--json]`: one template of
 // ops/templates.yaml on one environment; `pulser run --list` shows the templates.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createPulser } from '../app.ts';
 import { PulserError } from '../errors.ts';
 import { loadTemplates } from '../run/templates.ts';
 import { runTemplate } from '../run/execute.ts';
 import type { Io } from './main.ts';
+import { parseCommandArgs } from './args.ts';
 
 export const RUN_USAGE = `Usage: pulser run <env> <template> [name=value…] [--as NAME] [--json]
        pulser run --list
@@ -16,25 +16,15 @@ export const RUN_USAGE = `Usage: pulser run <env> <template> [name=value…] [--
   Every run is recorded under <evidence-dir>/runs/.`;
 
 export async function cmdRun(argv: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dir: { type: 'string', default: process.env.PULSER_DIR ?? '.' },
-        'evidence-dir': { type: 'string' },
-        'secrets-file': { type: 'string' },
-        as: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        list: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new PulserError('PULSER_E_USAGE', `${(err as Error).message}\n${RUN_USAGE}`);
-  }
+  const parsed = parseCommandArgs(
+    argv,
+    {
+      'evidence-dir': { type: 'string' },
+      as: { type: 'string' },
+      list: { type: 'boolean', default: false },
+    },
+    RUN_USAGE,
+  );
   const f = parsed.values;
   if (f.help) {
     io.out(RUN_USAGE);
