@@ -3,13 +3,15 @@
 import type { ApplyResult, Change, ReconcileContext, Reconciler } from '../../src/core/reconciler.ts';
 import { asPulserError, PulserError } from '../../src/errors.ts';
 import { backupPolicy, planBackups, prepareBackups, RECONCILER, type BackupsObserved } from './plan.ts';
-import { LocalBackupStore, type BackupEntry } from './store.ts';
+import type { BackupEntry, BackupStore } from './store.ts';
+import { storeFor } from './store-sftp.ts';
 import { takeBackup, formatBytes } from './take.ts';
 import { drill } from './restore.ts';
 import type { Manifest } from './manifest.ts';
 
 export { planBackups, prepareBackups, backupPolicy, type BackupsObserved } from './plan.ts';
-export { LocalBackupStore, type BackupEntry } from './store.ts';
+export { LocalBackupStore, type BackupEntry, type BackupStore } from './store.ts';
+export { SftpBackupStore, storeFor } from './store-sftp.ts';
 export { takeBackup } from './take.ts';
 export { drill } from './restore.ts';
 export { restoreToEnvironment } from './recover.ts';
@@ -22,10 +24,10 @@ export type BackupFacts = {
   count: number;
 };
 
-export function storeOf(ctx: Pick<ReconcileContext, 'desired'>): LocalBackupStore {
+export function storeOf(ctx: Pick<ReconcileContext, 'desired' | 'drivers'>): BackupStore {
   const policy = backupPolicy(ctx.desired);
   if (!policy) throw new PulserError('PULSER_E_BACKUP_POLICY', `environment ${ctx.desired.name} has no backup section`);
-  return new LocalBackupStore(policy.destination);
+  return storeFor(policy.destination, ctx.drivers);
 }
 
 export function observedOf(entries: BackupEntry[]): BackupsObserved['backups'] {

@@ -3,7 +3,7 @@
 import type { Change, Finding, Plan } from '../../src/core/reconciler.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import { PulserError, type ErrorRecord } from '../../src/errors.ts';
-import type { Backup } from '../../src/spec/types.gen.ts';
+import type { Backup, BackupDestination } from '../../src/spec/types.gen.ts';
 import { backupId } from './commands.ts';
 import { applyRetention, type RetentionPolicy } from './retention.ts';
 import { scheduleState, validateSchedule } from './schedule.ts';
@@ -32,7 +32,7 @@ export interface BackupPolicy {
   timezone: string;
   retention: RetentionPolicy;
   filestore: boolean;
-  destination: string;
+  destination: BackupDestination;
   verify: 'daily' | 'weekly' | 'never';
 }
 
@@ -45,7 +45,7 @@ export function backupPolicy(desired: DesiredEnv): BackupPolicy | null {
     timezone: b.timezone ?? 'UTC',
     retention: { daily: b.retention?.daily ?? 7, weekly: b.retention?.weekly ?? 4, monthly: b.retention?.monthly ?? 3 },
     filestore: b.filestore ?? true,
-    destination: b.destination.path,
+    destination: b.destination,
     verify: b.verify ?? 'weekly',
   };
 }

@@ -18,13 +18,14 @@ import { backupId, FILESTORE_ROOT, SQL } from './commands.ts';
 import { adminDb, databaseExists, restoreDatabase, restoreFilestore, scratchName } from './restore.ts';
 import { takeBackup } from './take.ts';
 import { backupPolicy } from './plan.ts';
-import { LocalBackupStore, type BackupEntry } from './store.ts';
+import type { BackupEntry, BackupFiles, BackupStore } from './store.ts';
+import { storeFor } from './store-sftp.ts';
 
 export interface RecoverContext {
   desired: DesiredEnv;
   drivers: Drivers;
   /** where the backup is read from (the source environment's destination) */
-  store: LocalBackupStore;
+  store: BackupStore;
   /** folder for the swap journal (pulser's state folder) */
   stateDir: string;
   commit: string;
@@ -155,21 +156,18 @@ export async function resumeRestore(ctx: RecoverContext, opts: RecoverOptions = 
   return finish(ctx, j, opts);
 }
 
-export async function restoreToEnvironment(ctx: RecoverContext, entry: BackupEntry, opts: RecoverOptions = {}): Promise<RecoverResult> {
-  const now = ctx.now ?? (() => new Date());
-  const t0 = performance.now();
+/**
+ * Everything before the swap: a pre-change backup of a production target, then the backup
+ * restored into a new database and filestore folder (and prepared); a failure removes both.
+ */
+async function stageRestore(ctx: RecoverContext, entry: BackupEntry, files: BackupFiles, opts: RecoverOptions, now: () => Date): Promise<{ j: Journal; preRestoreBackup: string | null }> {
   const { desired } = ctx;
-  checkRestoreTarget(desired, opts.forceProduction ?? false);
-  await ctx.store.verify(entry);
-  const resumed = await resumeRestore(ctx, opts);
-  if (resumed === false) throw new PulserError('PULSER_E_RESTORE_FAILED', `an earlier restore into ${desired.name} was finished but left the environment unhealthy; it was swapped back`);
-
   let preRestoreBackup: string | null = null;
   const ownPolicy = backupPolicy(desired);
   if (desired.tier === 'production' && ownPolicy) {
     const at = now();
     const pre = await takeBackup(
-      { desired, drivers: ctx.drivers, store: new LocalBackupStore(ownPolicy.destination), commit: ctx.commit, progress: ctx.progress, signal: ctx.signal, connect: ctx.connect },
+      { desired, drivers: ctx.drivers, store: storeFor(ownPolicy.destination, ctx.drivers), commit: ctx.commit, progress: ctx.progress, signal: ctx.signal, connect: ctx.connect },
       { id: backupId(desired.name, at), at, kind: 'pre-change', reason: `before restoring ${entry.manifest.id}` },
     );
     preRestoreBackup = pre.manifest.id;
@@ -184,15 +182,35 @@ export async function restoreToEnvironment(ctx: RecoverContext, entry: BackupEnt
     previous: scratchName('pulser_prev', desired.name, stamp),
     filestore: entry.manifest.files.filestore !== null,
   };
-  await restoreDatabase(ctx, entry, j.incoming);
+  await restoreDatabase(ctx, entry, j.incoming, files.dump);
   try {
-    await restoreFilestore(ctx, entry, j.incoming);
+    await restoreFilestore(ctx, entry, j.incoming, files.filestore);
     await opts.prepare?.(j.incoming);
   } catch (err) {
     await adminDb(ctx).query(SQL.dropDatabase(j.incoming)).catch(() => undefined);
     if (j.filestore) await exec(ctx, ['rm', '-rf', `${FILESTORE_ROOT}/${j.incoming}`]).catch(() => undefined);
     throw err;
   }
+  return { j, preRestoreBackup };
+}
+
+export async function restoreToEnvironment(ctx: RecoverContext, entry: BackupEntry, opts: RecoverOptions = {}): Promise<RecoverResult> {
+  const now = ctx.now ?? (() => new Date());
+  const t0 = performance.now();
+  const { desired } = ctx;
+  checkRestoreTarget(desired, opts.forceProduction ?? false);
+  // A backup on another host is copied here once; the copy is checked before anything reads it.
+  const files = await ctx.store.open(entry, ctx.progress);
+  let staged: { j: Journal; preRestoreBackup: string | null };
+  try {
+    await files.verify();
+    const resumed = await resumeRestore(ctx, opts);
+    if (resumed === false) throw new PulserError('PULSER_E_RESTORE_FAILED', `an earlier restore into ${desired.name} was finished but left the environment unhealthy; it was swapped back`);
+    staged = await stageRestore(ctx, entry, files, opts, now);
+  } finally {
+    await files.release();
+  }
+  const { j, preRestoreBackup } = staged;
   await mkdir(path.dirname(journalPath(ctx.stateDir, desired.name)), { recursive: true });
   await writeFileAtomic(journalPath(ctx.stateDir, desired.name), JSON.stringify(j, null, 2) + '\n');
   let healthy: boolean;

@@ -16,12 +16,12 @@ import { dbTarget } from '../../src/odoo/db.ts';
 import type { DrillRecord } from './manifest.ts';
 import { hostTransport, pgEndpoint, runPg } from './proc.ts';
 import { DEFAULT_TIMEOUT_MS } from './take.ts';
-import type { BackupEntry, LocalBackupStore } from './store.ts';
+import type { BackupEntry, BackupFiles, BackupStore } from './store.ts';
 
 export interface RestoreContext {
   desired: DesiredEnv;
   drivers: Drivers;
-  store: LocalBackupStore;
+  store: BackupStore;
   progress: (message: string) => void;
   signal?: AbortSignal;
   connect?: TcpConnect;
@@ -37,15 +37,15 @@ export async function databaseExists(admin: Db, name: string): Promise<boolean> 
   return (await admin.query(SQL.databaseExists, [name])).length > 0;
 }
 
-/** Creates `database` and pg_restores the backup's dump into it; a failure drops it again. */
-export async function restoreDatabase(ctx: RestoreContext, entry: BackupEntry, database: string): Promise<void> {
+/** Creates `database` and pg_restores the backup's dump (the local file `dump`) into it; a failure drops it again. */
+export async function restoreDatabase(ctx: RestoreContext, entry: BackupEntry, database: string, dump: string): Promise<void> {
   const admin = adminDb(ctx);
   await admin.query(SQL.createDatabase(database));
   const target: PgTarget = dbTarget(ctx.desired, database);
   const relay = await pgEndpoint(target.address, target.port, ctx.connect ?? hostTransport(ctx.drivers, ctx.desired.hostName));
   try {
     ctx.progress(`restoring ${entry.manifest.id} into database ${database}`);
-    const run = runPg(pgRestoreArgv(relay.endpoint, database, path.join(entry.dir, entry.manifest.files.dump.name)), libpqEnv(target, `pulser-restore ${entry.manifest.id}`), {
+    const run = runPg(pgRestoreArgv(relay.endpoint, database, dump), libpqEnv(target, `pulser-restore ${entry.manifest.id}`), {
       timeoutMs: ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       signal: ctx.signal,
       code: 'PULSER_E_RESTORE_FAILED',
@@ -61,10 +61,9 @@ export async function restoreDatabase(ctx: RestoreContext, entry: BackupEntry, d
   }
 }
 
-/** Copies the backup's filestore into the container as `filestore/<database>`. */
-export async function restoreFilestore(ctx: RestoreContext, entry: BackupEntry, database: string): Promise<void> {
-  const fs = entry.manifest.files.filestore;
-  if (!fs) return;
+/** Copies the backup's filestore (the local tar `file`) into the container as `filestore/<database>`. */
+export async function restoreFilestore(ctx: RestoreContext, entry: BackupEntry, database: string, file: string | null): Promise<void> {
+  if (!file) return;
   const docker = ctx.drivers.docker(ctx.desired.hostName);
   const name = containerName(ctx.desired.name);
   if (!(await docker.inspect(name))) throw new PulserError('PULSER_E_RESTORE_FAILED', `the filestore cannot be restored: container ${name} does not exist`);
@@ -85,7 +84,7 @@ export async function restoreFilestore(ctx: RestoreContext, entry: BackupEntry, 
   });
   input.once('finish', () => output.finalize());
   input.once('error', (err) => output.destroy(err));
-  const reading = pipeline(createReadStream(path.join(entry.dir, fs.name)), input);
+  const reading = pipeline(createReadStream(file), input);
   ctx.progress(`copying the filestore of ${entry.manifest.id} into ${name}`);
   await Promise.all([reading, docker.archiveIn(name, path.posix.dirname(FILESTORE_ROOT), output as unknown as NodeJS.ReadableStream, ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS)]).catch((err: unknown) => {
     throw new PulserError('PULSER_E_RESTORE_FAILED', `copying the filestore of ${entry.manifest.id} into ${name}: ${asPulserError(err).message}`, { cause: err });
@@ -124,9 +123,11 @@ export async function drill(ctx: RestoreContext, entry: BackupEntry, now: () => 
   const scratch = scratchName('pulser_drill', ctx.desired.name, started);
   const admin = adminDb(ctx);
   const record: DrillRecord = { backupId: entry.manifest.id, at: started.toISOString(), ok: false, durationMs: 0 };
+  let files: BackupFiles | null = null;
   try {
-    await ctx.store.verify(entry);
-    await restoreDatabase(ctx, entry, scratch);
+    files = await ctx.store.open(entry, ctx.progress);
+    await files.verify();
+    await restoreDatabase(ctx, entry, scratch, files.dump);
     const mismatches = await compareRowCounts(ctx.drivers.db(ctx.desired.hostName, dbTarget(ctx.desired, scratch)), entry.manifest.rowCounts);
     if (mismatches.length) {
       record.mismatches = mismatches;
@@ -138,6 +139,7 @@ export async function drill(ctx: RestoreContext, entry: BackupEntry, now: () => 
     record.error = { code: e.code, message: e.message };
   } finally {
     await admin.query(SQL.dropDatabase(scratch)).catch(() => undefined);
+    await files?.release().catch(() => undefined);
     record.durationMs = Math.round(performance.now() - t0);
     await ctx.store.recordDrill(entry, record).catch(() => undefined);
   }

@@ -11,7 +11,7 @@ import { FILESTORE_ROOT, libpqEnv, PG_BIN, pgDumpArgv, SQL } from './commands.ts
 import { dbTarget } from '../../src/odoo/db.ts';
 import { DUMP_FILE, FILESTORE_FILE, MANIFEST_FORMAT, type Manifest, type StoredFile } from './manifest.ts';
 import { hostTransport, pgEndpoint, runPg } from './proc.ts';
-import { storageError, writeHashed, type BackupEntry, type LocalBackupStore } from './store.ts';
+import { storageError, type BackupEntry, type BackupStore, type PartialBackup } from './store.ts';
 import { PassThrough, type Readable } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 export interface BackupContext {
   desired: DesiredEnv;
   drivers: Drivers;
-  store: LocalBackupStore;
+  store: BackupStore;
   /** commit of the spec repository */
   commit: string;
   progress: (message: string) => void;
@@ -99,7 +99,7 @@ async function describeDatabase(q: Query): Promise<Pick<Manifest, 'rowCounts' | 
   return { rowCounts, odooVersion, modules, databaseBytes: Number(size?.bytes ?? 0) };
 }
 
-async function dumpInto(ctx: BackupContext, file: string, database: string, snapshot: string, appName: string): Promise<{ file: StoredFile; version: string }> {
+async function dumpInto(ctx: BackupContext, partial: PartialBackup, database: string, snapshot: string, appName: string): Promise<{ file: StoredFile; version: string }> {
   const target = dbTarget(ctx.desired, database);
   const relay = await pgEndpoint(target.address, target.port, ctx.connect ?? hostTransport(ctx.drivers, ctx.desired.hostName));
   try {
@@ -111,7 +111,7 @@ async function dumpInto(ctx: BackupContext, file: string, database: string, snap
     });
     let stored: StoredFile;
     try {
-      stored = await writeHashed(dump.stdout, file, byteMeter(`dump of ${database}:`, ctx.progress));
+      stored = await partial.write(DUMP_FILE, dump.stdout, byteMeter(`dump of ${database}:`, ctx.progress));
     } catch (err) {
       dump.kill();
       await settledWithin(dump.done, EXIT_WAIT_MS);
@@ -124,7 +124,7 @@ async function dumpInto(ctx: BackupContext, file: string, database: string, snap
   }
 }
 
-async function filestoreInto(ctx: BackupContext, file: string, database: string): Promise<StoredFile | null> {
+async function filestoreInto(ctx: BackupContext, partial: PartialBackup, database: string): Promise<StoredFile | null> {
   const docker = ctx.drivers.docker(ctx.desired.hostName);
   const name = containerName(ctx.desired.name);
   if (!(await docker.inspect(name))) {
@@ -144,7 +144,7 @@ async function filestoreInto(ctx: BackupContext, file: string, database: string)
   });
   body.pipe(relay);
   try {
-    return await writeHashed(relay, file, byteMeter(`filestore of ${database}:`, ctx.progress));
+    return await partial.write(FILESTORE_FILE, relay, byteMeter(`filestore of ${database}:`, ctx.progress));
   } catch (err) {
     throw storageError(err, `writing the filestore of ${database}`);
   } finally {
@@ -171,7 +171,7 @@ export async function takeBackup(ctx: BackupContext, req: BackupRequest): Promis
         // a failed count stops pg_dump.
         const stop = new AbortController();
         const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
-        const dumping = dumpInto({ ...ctx, signal }, partial.file(DUMP_FILE), database, snap!.snapshot, `pulser-backup ${req.id}`);
+        const dumping = dumpInto({ ...ctx, signal }, partial, database, snap!.snapshot, `pulser-backup ${req.id}`);
         dumping.catch(() => undefined);
         let facts: Awaited<ReturnType<typeof describeDatabase>>;
         try {
@@ -189,7 +189,7 @@ export async function takeBackup(ctx: BackupContext, req: BackupRequest): Promis
     let filestore: StoredFile | null = null;
     if (desired.spec.backup?.filestore !== false) {
       ctx.progress(`backup ${req.id}: reading the filestore`);
-      filestore = await filestoreInto(ctx, partial.file(FILESTORE_FILE), database);
+      filestore = await filestoreInto(ctx, partial, database);
     }
     const total = Date.now() - started;
     const manifest: Manifest = {
@@ -206,10 +206,10 @@ export async function takeBackup(ctx: BackupContext, req: BackupRequest): Promis
       durationsMs: { dump: dumpMs, filestore: total - dumpMs, total },
       pgDump: dump.version,
     };
-    await partial.commit(manifest).catch((err: unknown) => {
+    const dir = await partial.commit(manifest).catch((err: unknown) => {
       throw storageError(err, `finishing backup ${req.id}`);
     });
-    return { manifest, drill: null, dir: partial.dir.replace(/\.partial$/, ''), bytes: dump.file.bytes + (filestore?.bytes ?? 0) };
+    return { manifest, drill: null, dir, bytes: dump.file.bytes + (filestore?.bytes ?? 0) };
   } finally {
     await partial.abort();
   }

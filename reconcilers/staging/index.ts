@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApplyResult, Change, ReconcileContext, Reconciler } from '../../src/core/reconciler.ts';
 import { asPulserError, PulserError } from '../../src/errors.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
-import { backupPolicy, LocalBackupStore } from '../backups/index.ts';
+import { backupPolicy, storeFor, type BackupStore } from '../backups/index.ts';
 import { restoreToEnvironment } from '../backups/recover.ts';
 import { dbTarget } from '../../src/odoo/db.ts';
 import { anonymizeSql, neutralizeSql, OBSERVE, REFRESH_KEY, verifySql, type NeutralizeInput } from './sql.ts';
@@ -14,13 +14,13 @@ import { baseUrlOf, planStaging, RECONCILER, type StagingObserved } from './plan
 
 export { planStaging, type StagingObserved } from './plan.ts';
 
-function sourceOf(ctx: ReconcileContext): { desired: DesiredEnv; store: LocalBackupStore } {
+function sourceOf(ctx: ReconcileContext): { desired: DesiredEnv; store: BackupStore } {
   const s = ctx.desired.spec.staging!;
   const source = s.refresh_from === ctx.desired.name ? null : (ctx.peer?.(s.refresh_from) ?? null);
   if (!source) throw new PulserError('PULSER_E_STAGING_SOURCE', `staging.refresh_from: ${s.refresh_from} is ${s.refresh_from === ctx.desired.name ? 'this environment itself' : 'not a valid environment'}`);
   const policy = backupPolicy(source);
   if (!policy) throw new PulserError('PULSER_E_STAGING_SOURCE', `staging.refresh_from: ${s.refresh_from} has no backup policy to refresh from`);
-  return { desired: source, store: new LocalBackupStore(policy.destination) };
+  return { desired: source, store: storeFor(policy.destination, ctx.drivers) };
 }
 
 async function observe(ctx: ReconcileContext): Promise<StagingObserved> {

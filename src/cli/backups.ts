@@ -5,7 +5,8 @@ import type { Pulser } from '../app.ts';
 import type { DesiredEnv, SpecSnapshot } from '../spec/model.ts';
 import { PulserError } from '../errors.ts';
 import { specCommit } from '../drivers/git.ts';
-import { backupId, backupPolicy, LocalBackupStore, parseBackupId, restoreToEnvironment, takeBackup, type BackupEntry } from '../../reconcilers/backups/index.ts';
+import { backupId, backupPolicy, parseBackupId, restoreToEnvironment, storeFor, takeBackup, type BackupEntry, type BackupStore } from '../../reconcilers/backups/index.ts';
+import type { Drivers } from '../drivers/index.ts';
 import { formatBytes } from '../../reconcilers/backups/take.ts';
 import { ago } from './render.ts';
 
@@ -39,10 +40,10 @@ function desiredOf(snap: SpecSnapshot, env: string): DesiredEnv {
   return load.desired;
 }
 
-function storeFor(desired: DesiredEnv): LocalBackupStore {
+function destinationOf(desired: DesiredEnv, drivers: Drivers): BackupStore {
   const policy = backupPolicy(desired);
   if (!policy) throw new PulserError('PULSER_E_BACKUP_POLICY', `environment ${desired.name} has no backup section: it has no backup destination`);
-  return new LocalBackupStore(policy.destination);
+  return storeFor(policy.destination, drivers);
 }
 
 function verified(e: BackupEntry): boolean | null {
@@ -62,8 +63,8 @@ function table(rows: string[][]): string {
 async function cmdBackup(p: Pulser, args: string[], flags: BackupCliFlags, io: BackupCliIo): Promise<number> {
   if (args.length !== 1) throw usage('backup takes exactly one environment: pulser backup <env>');
   const desired = desiredOf(await p.load(), args[0]!);
-  const store = storeFor(desired);
   const ctx = p.engine.context(desired);
+  const store = destinationOf(desired, ctx.drivers);
   const at = new Date();
   const entry = await takeBackup(
     { desired, drivers: ctx.drivers, store, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
@@ -81,7 +82,7 @@ async function cmdList(p: Pulser, args: string[], flags: BackupCliFlags, io: Bac
   const snap = await p.load();
   const envs = args[0] !== undefined ? [desiredOf(snap, args[0])] : [...snap.envs.values()].flatMap((l) => (l.ok && backupPolicy(l.desired) ? [l.desired] : []));
   const entries: BackupEntry[] = [];
-  for (const d of envs.sort((a, b) => a.name.localeCompare(b.name))) entries.push(...(await storeFor(d).list(d.name)));
+  for (const d of envs.sort((a, b) => a.name.localeCompare(b.name))) entries.push(...(await destinationOf(d, p.drivers()).list(d.name)));
   const now = Date.now();
   if (flags.json) {
     io.out(JSON.stringify({ backups: entries.map((e) => listJson(e, now)) }, null, 2));
@@ -107,7 +108,7 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
   if (!source) throw usage(`${JSON.stringify(id)} is not a backup id (<env>-<YYYYMMDDTHHMMSSZ>; see \`pulser backups\`)`);
   const snap = await p.load();
   const target = desiredOf(snap, flags.to);
-  const store = storeFor(desiredOf(snap, source.env));
+  const store = destinationOf(desiredOf(snap, source.env), p.drivers());
   const entry = await store.get(id);
   const ctx = p.engine.context(target);
   const res = await restoreToEnvironment(

@@ -16,6 +16,7 @@ import { PgPools, type Db, type PgTarget, type TcpConnect } from './postgres.ts'
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
+export { RemoteFiles, SFTP_STATUS, sftpStatus } from './sftp.ts';
 export { SshConnection, sshFingerprint, remoteCommand, shellQuote, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
 
 export type LocalHostSpec = Extract<Host, { kind: 'local' }>;

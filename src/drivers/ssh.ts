@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { PulserError } from '../errors.ts';
+import { RemoteFiles } from './sftp.ts';
 
 export interface SshTarget {
   /** host name in environments/hosts.yaml, for messages */
@@ -87,6 +88,7 @@ export class SshConnection {
   private lastFailureAt = 0;
   private closing = false;
   private readonly o: Required<SshOptions>;
+  private remoteFiles?: RemoteFiles;
 
   constructor(target: SshTarget, opts: SshOptions = {}) {
     this.target = target;
@@ -253,6 +255,17 @@ export class SshConnection {
       }, this.o.operationTimeoutMs);
     });
     return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  }
+
+  /** Files of the host over SFTP (a backup destination), sharing this connection's session. */
+  files(): RemoteFiles {
+    this.remoteFiles ??= new RemoteFiles({
+      session: () => this.sftpSession(),
+      timed: (what, p) => this.withTimeout(what, p),
+      drop: () => this.drop(),
+      where: () => this.where(),
+    });
+    return this.remoteFiles;
   }
 
   /** Sizes of the file system holding `path` (SFTP statvfs: no process is started on the host). */

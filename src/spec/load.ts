@@ -320,10 +320,18 @@ function describeTypes(t: unknown): string {
 
 const CONFIG_RESERVED_HINT = 'set through database, odoo.port and odoo.workers, not odoo.config';
 
+/** What to suggest for an undeclared host name. */
+function hostHint(name: string, hosts: Map<string, unknown>): string {
+  const known = [...hosts.keys()];
+  const guess = suggest(name, known);
+  return guess ? `did you mean "${guess}"?` : known.length ? `declared: ${known.join(', ')}` : 'none declared';
+}
+
 function mapAjvErrors(src: SourceFile, errors: readonly ErrorObject[], data: unknown, skip: Set<string>): void {
   const seen = new Set<string>();
   for (const e of errors) {
     if (e.keyword === 'propertyNames') continue; // the failing sub-keyword is reported with the key
+    if (e.keyword === 'if') continue; // the failing `then` keyword is reported on its own
     if (e.keyword === 'oneOf' || e.keyword === 'anyOf') {
       const deeper = errors.some((o) => o !== e && o.keyword !== e.keyword && (o.instancePath === e.instancePath || o.instancePath.startsWith(e.instancePath + '/')));
       if (deeper) continue;
@@ -736,11 +744,17 @@ export async function loadEnvironmentFile(
     if (hostsCtx.problem) {
       src.error('PULSER_E_HOST_UNKNOWN', src.locate('/host'), `host: cannot check host "${show(obj.host)}": ${hostsCtx.problem}`);
     } else if (!hostsCtx.hosts.has(obj.host)) {
-      const known = [...hostsCtx.hosts.keys()];
-      const guess = suggest(obj.host, known);
-      const hint = guess ? `did you mean "${guess}"?` : known.length ? `declared: ${known.join(', ')}` : 'none declared';
-      src.error('PULSER_E_HOST_UNKNOWN', src.locate('/host'), `host: "${show(obj.host)}" is not declared in ${HOSTS_FILE} (${hint})`);
+      src.error('PULSER_E_HOST_UNKNOWN', src.locate('/host'), `host: "${show(obj.host)}" is not declared in ${HOSTS_FILE} (${hostHint(obj.host, hostsCtx.hosts)})`);
     }
+  }
+  const dest = (obj.backup as Record<string, unknown> | undefined)?.destination as Record<string, unknown> | undefined;
+  if (dest && typeof dest.host === 'string' && !refFailed.has('/backup/destination/host')) {
+    const at = src.locate('/backup/destination/host');
+    const h = hostsCtx.hosts.get(dest.host);
+    if (dest.type !== 'sftp') src.error('PULSER_E_SPEC_INVALID', at, 'backup.destination.host: only an sftp destination names a host (a local one is a folder on this machine)');
+    else if (hostsCtx.problem) src.error('PULSER_E_HOST_UNKNOWN', at, `backup.destination.host: cannot check host "${show(dest.host)}": ${hostsCtx.problem}`);
+    else if (!h) src.error('PULSER_E_HOST_UNKNOWN', at, `backup.destination.host: "${show(dest.host)}" is not declared in ${HOSTS_FILE} (${hostHint(dest.host, hostsCtx.hosts)})`);
+    else if (h.kind === 'local') src.error('PULSER_E_SPEC_INVALID', at, `backup.destination.host: "${show(dest.host)}" is the local host: use { type: local, path: … } for a folder on this machine`);
   }
   const sync = obj.sync as Record<string, unknown> | undefined;
   if (sync && typeof sync.interval === 'string') {

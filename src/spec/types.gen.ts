@@ -383,15 +383,19 @@ export interface Retention {
   [k: string]: unknown;
 }
 /**
- * Where backups are stored: a folder on the machine pulser runs on (one sub-folder per environment and backup).
+ * Where backups are stored (one sub-folder per environment and backup): a folder on the machine pulser runs on (`type: local`), or a folder on another host over SFTP (`type: sftp`, the host declared in `environments/hosts.yaml` as `ssh` or `digitalocean`; its pinned host key and key are used, and nothing but SFTP runs there).
  */
 export interface BackupDestination {
   /**
-   * Destination kind.
+   * Destination kind: `local` or `sftp`.
    */
-  type: 'local';
+  type: 'local' | 'sftp';
   /**
-   * Absolute path of the folder holding the backups.
+   * For `sftp`: the host holding the folder, as declared in `environments/hosts.yaml` (kind `ssh` or `digitalocean`). Restores copy the backup from it into this machine's temporary folder (`$TMPDIR`) first.
+   */
+  host?: string;
+  /**
+   * Absolute path of the folder holding the backups (on the SFTP host for `sftp`).
    */
   path: string;
   /**

@@ -157,6 +157,27 @@ const cases: Case[] = [
     expect: [{ code: 'PULSER_E_HOST_UNKNOWN', text: `${F}:4:7 host: cannot check host "local": environments/hosts.yaml is missing or invalid` }],
   },
   {
+    name: 'sftp backup destination without its host',
+    staging: append('backup:', '  schedule: "0 3 * * *"', '  destination:', '    type: sftp', '    path: /srv/backups'),
+    expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:23:5 backup.destination.host: required key is missing` }],
+  },
+  {
+    name: 'sftp backup destination on an undeclared host',
+    staging: append('backup:', '  schedule: "0 3 * * *"', '  destination: { type: sftp, host: bakup-box, path: /srv/backups }'),
+    hosts: HOSTS + '  backup-box:\n    kind: ssh\n    address: 10.0.0.9\n    user: backup\n    key: ${secret:BOX_KEY}\n    hostKey: SHA256:' + 'A'.repeat(43) + '\n',
+    expect: [{ code: 'PULSER_E_HOST_UNKNOWN', text: `${F}:22:36 backup.destination.host: "bakup-box" is not declared in environments/hosts.yaml (did you mean "backup-box"?)` }],
+  },
+  {
+    name: 'sftp backup destination on the local host',
+    staging: append('backup:', '  schedule: "0 3 * * *"', '  destination: { type: sftp, host: sgp-1, path: /srv/backups }'),
+    expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:22:36 backup.destination.host: "sgp-1" is the local host: use { type: local, path: … } for a folder on this machine` }],
+  },
+  {
+    name: 'a local backup destination naming a host',
+    staging: append('backup:', '  schedule: "0 3 * * *"', '  destination: { type: local, host: sgp-1, path: /srv/backups }'),
+    expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:22:37 backup.destination.host: only an sftp destination names a host (a local one is a folder on this machine)` }],
+  },
+  {
     name: 'missing kv key',
     staging: edit(9, '  image: odoo:${kv:missing}'),
     expect: [{ code: 'PULSER_E_KV_MISSING', text: `${F}:9:15 odoo.image: \${kv:missing}: ops/kv/missing.txt does not exist` }],
