@@ -37,8 +37,13 @@ const CHUNK = 256 * 1024;
 export class RemoteFiles {
   constructor(private readonly ch: SftpChannel) {}
 
-  private fail(op: string, p: string, err: unknown): PulserError {
+  /** The coded error of a failed request; a session that ended under it is a lost connection. */
+  fail(op: string, p: string, err: unknown): PulserError {
     if (err instanceof PulserError) return err;
+    // ssh2 fails every request still waiting with this message when the session ends.
+    if ((err as Error).message === 'No response from server') {
+      return new PulserError('PULSER_E_SSH_UNREACHABLE', `${this.ch.where()}: the connection ended before SFTP ${op} ${p} was answered`, { cause: err });
+    }
     const status = sftpStatus(err);
     return new PulserError('PULSER_E_SSH_CHANNEL', `${this.ch.where()}: SFTP ${op} ${p}: ${(err as Error).message}`, { cause: err, details: { sftpStatus: status, path: p } });
   }
@@ -212,6 +217,11 @@ class SftpUpload extends Writable {
   private waiting: ((err?: Error | null) => void) | null = null;
   private draining: ((err?: Error | null) => void) | null = null;
   private open = true;
+  /** a session that closed answers nothing more: its handle is gone with it */
+  private sessionClosed = false;
+  private readonly onSessionClose = () => {
+    this.sessionClosed = true;
+  };
 
   constructor(
     private readonly sftp: SFTPWrapper,
@@ -220,9 +230,13 @@ class SftpUpload extends Writable {
     private readonly files: RemoteFiles,
   ) {
     super({ highWaterMark: 1 << 20 });
+    sftp.once('end', this.onSessionClose);
+    sftp.once('close', this.onSessionClose);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    // A request sent on an ended session would never be answered.
+    if (this.sessionClosed && !this.failed) this.failed = this.files.fail('write', this.file, new Error('No response from server'));
     if (this.failed) return cb(this.failed);
     const at = this.pos;
     this.pos += chunk.length;
@@ -239,7 +253,7 @@ class SftpUpload extends Writable {
 
   private acked(err: Error | null): void {
     this.inFlight--;
-    if (err && !this.failed) this.failed = err;
+    if (err && !this.failed) this.failed = this.files.fail('write', this.file, err);
     const w = this.waiting;
     if (w && (this.failed || this.inFlight < IN_FLIGHT)) {
       this.waiting = null;
@@ -270,13 +284,15 @@ class SftpUpload extends Writable {
   private async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
+    this.sftp.off('end', this.onSessionClose);
+    this.sftp.off('close', this.onSessionClose);
+    if (this.sessionClosed) return;
     await this.files.closeHandle(this.sftp, this.handle, this.file);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
+    // The failure is reported now; the handle is closed on the side, if the session still lives.
+    this.close().catch(() => undefined);
+    cb(err);
   }
 }

@@ -248,9 +248,11 @@ export class SshConnection {
 
   private withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    // Only the connection the request went out on is dropped, never one made since.
+    const on = this.live;
     const t = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.drop();
+        if (this.live === on) this.drop();
         reject(new PulserError('PULSER_E_TIMEOUT', `${this.where()}: ${what} did not answer within ${this.o.operationTimeoutMs} ms`));
       }, this.o.operationTimeoutMs);
     });

@@ -12,6 +12,7 @@
 # Everything lives under $PULSER_TEST_ROOT/hosts-NAME; namespace, bridge and link names are
 # derived from that path, and each set of hosts takes the first free 10.203.N.0/24, so parallel
 # runs and parallel test files do not collide. Needs root, iproute2, openssh-server, docker.io.
+# PULSER_TEST_HOSTS_DOCKER=0 starts no dockerd (hosts that are only reached over SFTP).
 set -euo pipefail
 
 ROOT=${PULSER_TEST_ROOT:-/tmp/pulser-test}
@@ -24,6 +25,7 @@ DIR=$ROOT/hosts-$NAME
 TAG=$(printf '%s' "$DIR" | sha1sum | cut -c1-6)
 BRIDGE=pb$TAG
 DOCKER_WAIT=${PULSER_TEST_DOCKER_WAIT:-60}
+WITH_DOCKER=${PULSER_TEST_HOSTS_DOCKER:-1}
 
 log() { printf 'hosts[%s]: %s\n' "$NAME" "$*" >&2; }
 die() { printf 'hosts[%s]: error: %s\n' "$NAME" "$*" >&2; exit 1; }
@@ -128,6 +130,7 @@ MaxSessions 100
 Subsystem sftp internal-sftp
 EOF
   sshd_up "$i"
+  [ "$WITH_DOCKER" = 1 ] || return 0
 
   local pid
   pid=$(read_pid "$h/docker/dockerd.pid")
@@ -190,7 +193,9 @@ cmd_up() {
   echo "$count" >"$DIR/count"
   for ((i = 1; i <= count; i++)); do host_up "$i"; done
   # The engines start in parallel; wait for all of them.
-  for ((i = 1; i <= count; i++)); do docker_wait "$i"; done
+  if [ "$WITH_DOCKER" = 1 ]; then
+    for ((i = 1; i <= count; i++)); do docker_wait "$i"; done
+  fi
   write_env "$count"
   log "$count host(s) up on 10.203.$n.0/24; $DIR/env.json"
 }

@@ -36,9 +36,13 @@ export class RemoteHosts {
     readonly hosts: RemoteHost[],
   ) {}
 
-  /** Starts (or reuses) `count` hosts named after `set`, with the given demo images on each. */
-  static async up(set: string, count: number, images: string[] = ['pulser-demo/odoo:17.0.1', 'pulser-demo/odoo:17.0.2']): Promise<RemoteHosts> {
-    await harness('up', set, String(count));
+  /**
+   * Starts (or reuses) `count` hosts named after `set`, with the given demo images on each; with
+   * `docker: false` they run sshd only (a backup host reached over SFTP).
+   */
+  static async up(set: string, count: number, images: string[] = ['pulser-demo/odoo:17.0.1', 'pulser-demo/odoo:17.0.2'], opts: { docker?: boolean } = {}): Promise<RemoteHosts> {
+    const docker = opts.docker ?? true;
+    await harnessWith({ PULSER_TEST_HOSTS_DOCKER: docker ? '1' : '0' }, 'up', set, String(count));
     const root = process.env.PULSER_TEST_ROOT ?? '/tmp/pulser-test';
     const info = JSON.parse(await readFile(`${root}/hosts-${set}/env.json`, 'utf8')) as { hosts: Omit<RemoteHost, 'name'>[] };
     const r = new RemoteHosts(
@@ -46,6 +50,7 @@ export class RemoteHosts {
       info.hosts.map((h) => ({ ...h, name: `h${h.index}` })),
     );
     process.env[KEY_SECRET] = await readFile(r.hosts[0]!.keyFile, 'utf8');
+    if (!docker || images.length === 0) return r;
     const drivers = createDrivers(r.hostMap());
     try {
       await Promise.all(r.hosts.map((h) => ensureDemoImages(drivers.docker(h.name).client, { tags: images })));
@@ -115,7 +120,11 @@ export class RemoteHosts {
   }
 }
 
-async function harness(...args: string[]): Promise<string> {
-  const { stdout } = await run('bash', [SCRIPT, ...args], { timeout: 180_000, maxBuffer: 10_000_000 });
+function harness(...args: string[]): Promise<string> {
+  return harnessWith({}, ...args);
+}
+
+async function harnessWith(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const { stdout } = await run('bash', [SCRIPT, ...args], { env: { ...process.env, ...env }, timeout: 180_000, maxBuffer: 10_000_000 });
   return stdout;
 }
