@@ -32,7 +32,9 @@ export function sftpStatus(err: unknown): number | undefined {
 
 /** Requests kept in flight by an upload or a download. */
 const IN_FLIGHT = 16;
-const CHUNK = 256 * 1024;
+/** Reads of a download: more and smaller than the writes, which a pipe delivers in 64 KiB chunks. */
+const READS_IN_FLIGHT = 32;
+const READ_CHUNK = 128 * 1024;
 
 export class RemoteFiles {
   constructor(private readonly ch: SftpChannel) {}
@@ -187,8 +189,8 @@ export class RemoteFiles {
           remote,
           local,
           {
-            concurrency: IN_FLIGHT,
-            chunkSize: CHUNK,
+            concurrency: READS_IN_FLIGHT,
+            chunkSize: READ_CHUNK,
             step: (total) => {
               arm();
               onBytes?.(total);
