@@ -30,9 +30,9 @@ export function sftpStatus(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Requests kept in flight by an upload or a download. */
+/** Writes an upload keeps in flight (each as large as the chunk its source delivered). */
 const IN_FLIGHT = 16;
-/** Reads of a download: more and smaller than the writes, which a pipe delivers in 64 KiB chunks. */
+/** Reads a download keeps in flight, and their size. */
 const READS_IN_FLIGHT = 32;
 const READ_CHUNK = 128 * 1024;
 
