@@ -10,6 +10,8 @@ import { createPulser, type Pulser, type PulserOptions } from '../../src/app.ts'
 import { ensureDemoImages } from '../../src/demo/images.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
 import { defaultDockerSocket } from '../../src/drivers/index.ts';
+import { PulserError } from '../../src/errors.ts';
+import type { DesiredEnv } from '../../src/spec/model.ts';
 
 export function dockerClient(): Docker {
   return new Docker({ socketPath: defaultDockerSocket(), timeout: 60_000 });
@@ -127,6 +129,14 @@ export class World {
     return Promise.all(loads.map((l) => p.engine.runPass(l, { mode, trigger: 'test', fresh: true })));
   }
 
+  /** The loaded (valid) desired state of one environment. */
+  async desired(env: string): Promise<DesiredEnv> {
+    const snap = await (this.pulser ?? this.start()).load();
+    const l = snap.envs.get(env);
+    if (!l?.ok) throw new Error(`${env} does not load: ${JSON.stringify(l)}`);
+    return l.desired;
+  }
+
   async containersOf(env: string) {
     return this.docker.listContainers({ all: true, filters: { label: [`${LABEL.env}=${env}`] } });
   }
@@ -138,6 +148,16 @@ export class World {
     }
     await rm(this.root, { recursive: true, force: true });
   }
+}
+
+/** The code of the error `p` rejects with (`no error` when it resolves, `uncoded: …` for an uncoded one). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return err instanceof PulserError ? err.code : `uncoded: ${String(err)}`;
+  }
+  return 'no error';
 }
 
 export async function httpGet(url: string): Promise<{ status: number; body: string } | null> {

@@ -9,14 +9,13 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { World, suffix, freePort } from '../helpers/world.ts';
+import { World, suffix, freePort, codeOf } from '../helpers/world.ts';
 import { RemoteHosts } from '../helpers/remote-hosts.ts';
 import { PgPools } from '../../src/drivers/postgres.ts';
 import { PulserError } from '../../src/errors.ts';
 import { createOdooDb, dropDb, envYaml, PG, putFilestore, readFilestore, rowCounts } from '../helpers/odoo-db.ts';
 import { SftpBackupStore, restoreToEnvironment, takeBackup, backupId } from '../../reconcilers/backups/index.ts';
 import { hashFile } from '../../reconcilers/backups/store.ts';
-import type { DesiredEnv } from '../../src/spec/model.ts';
 import { ensureDemoImages } from '../../src/demo/images.ts';
 
 const sfx = suffix();
@@ -57,28 +56,12 @@ async function writeEnvs(backupRoot: string | null): Promise<void> {
   await w.writeFile(`environments/${stg}.yaml`, envYaml({ name: stg, tier: 'staging', port: stgPort, database: stgDb }));
 }
 
-async function desiredOf(env: string): Promise<DesiredEnv> {
-  const snap = await w.pulser!.load();
-  const l = snap.envs.get(env);
-  if (!l?.ok) throw new Error(`${env} does not load: ${JSON.stringify(l)}`);
-  return l.desired;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof PulserError ? err.code : `uncoded: ${String(err)}`;
-  }
-  return 'no error';
-}
-
 const store = (root = dest) => new SftpBackupStore('vault', root, w.pulser!.drivers());
 const partials = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.partial'));
 const tmpLeft = async () => (await readdir(localTmp)).filter((n) => n.startsWith('pulser-restore-'));
 
 async function backupNow(root: string, offsetMs: number) {
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const at = new Date(Date.now() + offsetMs);
   return takeBackup({ desired, drivers: ctx.drivers, store: store(root), commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' });
@@ -117,7 +100,7 @@ t.test('a scheduled backup and its drill land on the SFTP host', async (t) => {
 
 t.test('restored from the SFTP host into another environment: identical rows and files', async (t) => {
   const [entry] = await store().list(prod);
-  const desired = await desiredOf(stg);
+  const desired = await w.desired(stg);
   const ctx = w.pulser!.engine.context(desired);
   t.equal((await rowCounts(pools, stgDb)).res_partner, 7);
   const progress: string[] = [];
@@ -141,7 +124,7 @@ t.test('a corrupted file on the SFTP host is refused and the target is untouched
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   await writeFile(dump, bytes);
   await pools.get({ ...PG, database: stgDb }).query(`DELETE FROM res_partner WHERE id > 10`);
-  const desired = await desiredOf(stg);
+  const desired = await w.desired(stg);
   const ctx = w.pulser!.engine.context(desired);
   const code = await codeOf(restoreToEnvironment({ desired, drivers: ctx.drivers, store: store(), stateDir: path.join(w.root, '.pulser'), commit: 'test', progress: () => undefined }, await store().get(entry.manifest.id)));
   t.equal(code, 'PULSER_E_BACKUP_CORRUPT');
@@ -178,7 +161,7 @@ t.test('the SSH connection drops mid-upload: coded error, and the next backup cl
   await db.query(`CREATE TABLE big_padding AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS pad FROM generate_series(1, 300000) g`, [], { timeoutMs: 120_000 });
   t.teardown(() => db.query('DROP TABLE IF EXISTS big_padding'));
   const before = (await store().list(prod)).map((e) => e.manifest.id);
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const at = new Date(Date.now() + 150_000);
   let dropped = false;

@@ -8,13 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { World, suffix, freePort } from '../helpers/world.ts';
+import { World, suffix, freePort, codeOf } from '../helpers/world.ts';
 import { PgPools } from '../../src/drivers/postgres.ts';
-import { PulserError } from '../../src/errors.ts';
 import { createOdooDb, dropDb, envYaml, PG, putFilestore, readFilestore, rowCounts } from '../helpers/odoo-db.ts';
 import { LocalBackupStore, restoreToEnvironment, takeBackup, backupId } from '../../reconcilers/backups/index.ts';
 import { hashFile } from '../../reconcilers/backups/store.ts';
-import type { DesiredEnv } from '../../src/spec/model.ts';
 
 const sfx = suffix();
 const prod = `bkp-${sfx}`;
@@ -40,22 +38,6 @@ t.teardown(async () => {
 async function writeEnvs(o: { prodImage?: string; prodBackup?: string | null } = {}): Promise<void> {
   await w.writeFile(`environments/${prod}.yaml`, envYaml({ name: prod, tier: 'production', port: prodPort, database: prodDb, image: o.prodImage, extra: o.prodBackup === null ? '' : backupSection(o.prodBackup ?? dest) }));
   await w.writeFile(`environments/${stg}.yaml`, envYaml({ name: stg, tier: 'staging', port: stgPort, database: stgDb }));
-}
-
-async function desiredOf(env: string): Promise<DesiredEnv> {
-  const snap = await w.pulser!.load();
-  const l = snap.envs.get(env);
-  if (!l?.ok) throw new Error(`${env} does not load: ${JSON.stringify(l)}`);
-  return l.desired;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof PulserError ? err.code : `uncoded: ${String(err)}`;
-  }
-  return 'no error';
 }
 
 const noPartials = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.partial'));
@@ -100,7 +82,7 @@ t.test('containers first, then a backup policy: the pass takes a backup and dril
 
 t.test('restored into another environment: identical row counts and filestore files', async (t) => {
   const [entry] = await new LocalBackupStore(dest).list(prod);
-  const desired = await desiredOf(stg);
+  const desired = await w.desired(stg);
   const ctx = w.pulser!.engine.context(desired);
   const before = await rowCounts(pools, stgDb);
   t.equal(before.res_partner, 7);
@@ -116,7 +98,7 @@ t.test('restored into another environment: identical row counts and filestore fi
 
 t.test('restoring over production needs the explicit flag', async (t) => {
   const [entry] = await new LocalBackupStore(dest).list(prod);
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const code = await codeOf(restoreToEnvironment({ desired, drivers: ctx.drivers, store: new LocalBackupStore(dest), stateDir: path.join(w.root, '.pulser'), commit: 'test', progress: () => undefined }, entry!));
   t.equal(code, 'PULSER_E_RESTORE_PRODUCTION');
@@ -124,7 +106,7 @@ t.test('restoring over production needs the explicit flag', async (t) => {
 
 t.test('a corrupted backup file is refused and the target is untouched', async (t) => {
   const store = new LocalBackupStore(dest);
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const at = new Date(Date.now() + 60_000);
   const entry = await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' });
@@ -133,7 +115,7 @@ t.test('a corrupted backup file is refused and the target is untouched', async (
   bytes[Math.floor(bytes.length / 2)] ^= 0xff;
   await writeFile(dump, bytes);
   await pools.get({ ...PG, database: stgDb }).query(`DELETE FROM res_partner WHERE id > 10`);
-  const stgDesired = await desiredOf(stg);
+  const stgDesired = await w.desired(stg);
   const code = await codeOf(
     restoreToEnvironment({ desired: stgDesired, drivers: ctx.drivers, store, stateDir: path.join(w.root, '.pulser'), commit: 'test', progress: () => undefined }, await store.get(entry.manifest.id)),
   );
@@ -153,7 +135,7 @@ t.test('the destination fills up mid-backup: coded error, no partial, older back
   await mkdir(path.join(mnt, prod));
   await cp(older!.dir, path.join(mnt, prod, older!.manifest.id), { recursive: true });
   const store = new LocalBackupStore(mnt);
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const at = new Date(Date.now() + 120_000);
   const code = await codeOf(takeBackup({ desired, drivers: ctx.drivers, store, commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' }));
@@ -171,7 +153,7 @@ t.test('PostgreSQL cuts pg_dump off mid-dump: coded error, no partial', async (t
   t.teardown(() => db.query('DROP TABLE IF EXISTS big_padding'));
   const store = new LocalBackupStore(dest);
   const before = (await store.list(prod)).map((e) => e.manifest.id);
-  const desired = await desiredOf(prod);
+  const desired = await w.desired(prod);
   const ctx = w.pulser!.engine.context(desired);
   const at = new Date(Date.now() + 180_000);
   const id = backupId(prod, at);

@@ -3,8 +3,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { PgPools, tcpConnect, type PgTarget, type TcpConnect } from '../../src/drivers/postgres.ts';
-import { PulserError } from '../../src/errors.ts';
-import { suffix } from '../helpers/world.ts';
+import { suffix, codeOf } from '../helpers/world.ts';
 
 const base: PgTarget = {
   address: '127.0.0.1',
@@ -26,15 +25,6 @@ t.teardown(async () => {
   await admin.get(base).query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.close();
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof PulserError ? err.code : `uncoded: ${String(err)}`;
-  }
-  return 'no error';
-}
 
 t.test('queries with parameters and a committed transaction', async (t) => {
   const db = pools.get({ ...base, database: dbName });
