@@ -755,6 +755,8 @@ export async function loadEnvironmentFile(
     else if (hostsCtx.problem) src.error('PULSER_E_HOST_UNKNOWN', at, `backup.destination.host: cannot check host "${show(dest.host)}": ${hostsCtx.problem}`);
     else if (!h) src.error('PULSER_E_HOST_UNKNOWN', at, `backup.destination.host: "${show(dest.host)}" is not declared in ${HOSTS_FILE} (${hostHint(dest.host, hostsCtx.hosts)})`);
     else if (h.kind === 'local') src.error('PULSER_E_SPEC_INVALID', at, `backup.destination.host: "${show(dest.host)}" is the local host: use { type: local, path: … } for a folder on this machine`);
+    // A droplet's address is learned only by the passes of environments running on it.
+    else if (h.kind === 'digitalocean' && !h.address) src.error('PULSER_E_SPEC_INVALID', at, `backup.destination.host: droplet "${show(dest.host)}" declares no address: give it one in ${HOSTS_FILE} to keep backups there`);
   }
   const sync = obj.sync as Record<string, unknown> | undefined;
   if (sync && typeof sync.interval === 'string') {

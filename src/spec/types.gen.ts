@@ -391,7 +391,7 @@ export interface BackupDestination {
    */
   type: 'local' | 'sftp';
   /**
-   * For `sftp`: the host holding the folder, as declared in `environments/hosts.yaml` (kind `ssh` or `digitalocean`). Restores copy the backup from it into this machine's temporary folder (`$TMPDIR`) first.
+   * For `sftp`: the host holding the folder, as declared in `environments/hosts.yaml`: kind `ssh`, or `digitalocean` with its `address` declared. Restores copy the backup from it into this machine's temporary folder (`$TMPDIR`) first.
    */
   host?: string;
   /**

@@ -173,6 +173,12 @@ const cases: Case[] = [
     expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:22:36 backup.destination.host: "sgp-1" is the local host: use { type: local, path: … } for a folder on this machine` }],
   },
   {
+    name: 'sftp backup destination on a droplet without an address',
+    staging: append('backup:', '  schedule: "0 3 * * *"', '  destination: { type: sftp, host: box, path: /srv/backups }'),
+    hosts: HOSTS + '  box:\n    kind: digitalocean\n    droplet: { name: box, region: fra1, size: s-1vcpu-1gb, image: debian-12-x64 }\n    token: ${secret:DO_TOKEN}\n    user: root\n    key: ${secret:BOX_KEY}\n    hostKey: SHA256:' + 'A'.repeat(43) + '\n',
+    expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:22:36 backup.destination.host: droplet "box" declares no address: give it one in environments/hosts.yaml to keep backups there` }],
+  },
+  {
     name: 'a local backup destination naming a host',
     staging: append('backup:', '  schedule: "0 3 * * *"', '  destination: { type: local, host: sgp-1, path: /srv/backups }'),
     expect: [{ code: 'PULSER_E_SPEC_INVALID', text: `${F}:22:37 backup.destination.host: only an sftp destination names a host (a local one is a folder on this machine)` }],
