@@ -22,7 +22,7 @@ import { specCommit } from './drivers/git.ts';
 import { Monitor, backupsFromStatus, type MonitorOptions } from './monitor/monitor.ts';
 import { GitOps, type GitOpsOptions } from './gitops/index.ts';
 import { createLogReader, type LogReader } from './logs/index.ts';
-import { MailCatcher, type MailCatcherOptions } from './mail/catcher.ts';
+import type { MailCatcher, MailCatcherOptions } from './mail/catcher.ts';
 import { catcherSecret } from './mail/secret.ts';
 
 export interface PulserOptions {
@@ -234,6 +234,9 @@ export function createPulser(opts: PulserOptions): Pulser {
       if (!opts.catcher || catcher) return catcher;
       const secret = await catcherSecret(stateDir, secrets);
       secretValues.add(secret);
+      // Loaded here: smtp-server and mailparser would add half a second to every start-up, and
+      // most commands never start the catcher.
+      const { MailCatcher } = await import('./mail/catcher.ts');
       const started = new MailCatcher({ ...opts.catcher, dir: path.join(stateDir, 'mail'), secret, log: log.child({ component: 'mail-catcher' }) });
       await started.listen();
       catcher = started;

@@ -1,7 +1,6 @@
 // GET /api/mail…: list and search caught messages, show one (headers, text, html, attachments),
 // or its raw source. A fastify plugin over the catcher's store.
 import type { FastifyPluginAsync } from 'fastify';
-import { readMessage } from './catcher.ts';
 import { ENV_NAME, type MailStore } from './store.ts';
 
 export interface MailRoutesOptions {
@@ -44,6 +43,8 @@ export const mailRoutes: FastifyPluginAsync<MailRoutesOptions> = async (app, opt
     const entry = store.get(req.params.id);
     const raw = entry ? await store.raw(entry.id) : null;
     if (!entry || !raw) return reply.code(404).send(notFound(req.params.id));
+    // mailparser is loaded on the first message shown, not at every start-up.
+    const { readMessage } = await import('./catcher.ts');
     return { ...entry, ...(await readMessage(raw)) };
   });
 
