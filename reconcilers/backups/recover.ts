@@ -231,7 +231,7 @@ async function meteredRestore(ctx: RecoverContext, database: string, work: () =>
     const [row] = await admin.query<{ bytes: string }>(SQL.sizeOf, [database]);
     const bytes = Math.max(0, Number(row?.bytes ?? 0) - empty);
     const secs = Math.max(0.001, (performance.now() - t0) / 1000);
-    return `database ${database}: ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)`;
+    return `pg_restore: ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)`;
   };
   let running = true;
   const timer = setInterval(() => {

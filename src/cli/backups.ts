@@ -8,6 +8,7 @@ import { specCommit } from '../drivers/git.ts';
 import { backupId, backupPolicy, LocalBackupStore, parseBackupId, restoreToEnvironment, takeBackup, type BackupEntry } from '../../reconcilers/backups/index.ts';
 import { formatBytes } from '../../reconcilers/backups/take.ts';
 import { ago } from './render.ts';
+import type { Progress } from './progress.ts';
 
 export interface BackupCliFlags {
   json: boolean;
@@ -17,6 +18,8 @@ export interface BackupCliFlags {
 
 export interface BackupCliIo {
   out: (text: string) => void;
+  /** the live progress line, cleared before the result or an error is printed */
+  progress?: Pick<Progress, 'end'>;
 }
 
 export const BACKUP_USAGE = `  backup <env>             take a backup of the environment now (its \`backup\` policy's destination)
@@ -122,11 +125,18 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
 
 /** Runs one of the backup commands; the caller owns `p` and closes it. */
 export async function runBackupCommand(command: 'backup' | 'backups' | 'restore', p: Pulser, args: string[], flags: BackupCliFlags, io: BackupCliIo): Promise<number> {
+  const out: BackupCliIo = {
+    out: (text) => {
+      io.progress?.end();
+      io.out(text);
+    },
+  };
   try {
-    if (command === 'backup') return await cmdBackup(p, args, flags, io);
-    if (command === 'backups') return await cmdList(p, args, flags, io);
-    return await cmdRestore(p, args, flags, io);
+    if (command === 'backup') return await cmdBackup(p, args, flags, out);
+    if (command === 'backups') return await cmdList(p, args, flags, out);
+    return await cmdRestore(p, args, flags, out);
   } finally {
+    io.progress?.end();
     await p.close();
   }
 }
