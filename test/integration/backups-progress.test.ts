@@ -14,22 +14,25 @@ import { createOdooDb, dropDb, envYaml, PG, rowCounts } from '../helpers/odoo-db
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = path.join(repo, 'bin', 'pulser.js');
 const sfx = suffix();
-const env = `prg-${sfx}`;
-const db = `prg_${sfx}`;
+// Two environments, one watched on a terminal and one through pipes, so both runs go side by side.
+const tty = { env: `prg-${sfx}`, db: `prg_${sfx}` };
+const pipe = { env: `prp-${sfx}`, db: `prp_${sfx}` };
 const COLUMNS = 60;
 const pools = new PgPools();
 const dest = await mkdtemp(path.join(tmpdir(), 'pulser-progress-'));
 const w = await World.create();
 t.teardown(async () => {
   await w.cleanup();
-  await dropDb(pools, db);
+  for (const e of [tty, pipe]) await dropDb(pools, e.db);
   await pools.close();
   await rm(dest, { recursive: true, force: true });
 });
 
 // The database only (no container), so the commands' own work is all there is to watch.
-await createOdooDb(pools, db, 20_000);
-await w.writeFile(`environments/${env}.yaml`, envYaml({ name: env, tier: 'staging', port: await freePort(), database: db, extra: `backup:\n  schedule: "0 3 * * *"\n  filestore: false\n  destination: { type: local, path: ${dest} }\n` }));
+for (const e of [tty, pipe]) {
+  await createOdooDb(pools, e.db, 20_000);
+  await w.writeFile(`environments/${e.env}.yaml`, envYaml({ name: e.env, tier: 'staging', port: await freePort(), database: e.db, extra: `backup:\n  schedule: "0 3 * * *"\n  filestore: false\n  destination: { type: local, path: ${dest} }\n` }));
+}
 
 interface Run {
   code: number | null;
@@ -128,38 +131,41 @@ function liveLine(t: Test, r: Run, bytes: RegExp): void {
 
 function plain(t: Test, r: Run, bytes: RegExp): void {
   t.equal(r.code, 0, 'exit 0', { stdout: r.stdout, stderr: r.stderr });
-  t.match(r.stderr, new RegExp(`^progress ${env}: ${bytes.source}$`, 'm'), 'a plain line with bytes and a rate');
+  t.match(r.stderr, new RegExp(`^progress ${pipe.env}: ${bytes.source}$`, 'm'), 'a plain line with bytes and a rate');
   t.notMatch(r.stdout + r.stderr, /[\r\x1b]/, 'no carriage return or escape code');
 }
 
-let id = '';
+const ids = { tty: '', pipe: '' };
 
-t.test('pulser backup: a live line on a terminal, the summary alone on the screen at the end', async (t) => {
-  const r = await onTerminal(['backup', env]);
-  liveLine(t, r, new RegExp(`^${env}: dump of ${db}: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)$`));
-  const shown = screen(r.stdout);
-  t.equal(shown.length, 1, 'nothing but the summary is left on the screen', { shown });
-  const m = new RegExp(`^backup (${env}-\\d{8}T\\d{6}Z): [0-9.]+ (KiB|MiB) in [0-9.]+ s \\([0-9.]+ (B|KiB|MiB)/s\\) → `).exec(shown[0] ?? '');
-  t.ok(m, 'the summary line', { shown });
-  id = m?.[1] ?? '';
+t.test('pulser backup: a live line on a terminal, the summary alone at the end; plain lines through pipes', async (t) => {
+  const [onTty, piping] = await Promise.all([onTerminal(['backup', tty.env]), piped(['backup', pipe.env])]);
+  t.test('on a terminal', async (t) => {
+    liveLine(t, onTty, new RegExp(`^${tty.env}: dump of ${tty.db}: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)$`));
+    const shown = screen(onTty.stdout);
+    t.equal(shown.length, 1, 'nothing but the summary is left on the screen', { shown });
+    const m = new RegExp(`^backup (${tty.env}-\\d{8}T\\d{6}Z): [0-9.]+ (KiB|MiB) in [0-9.]+ s \\([0-9.]+ (B|KiB|MiB)/s\\) → `).exec(shown[0] ?? '');
+    t.ok(m, 'the summary line', { shown });
+    ids.tty = m?.[1] ?? '';
+  });
+  t.test('through pipes', async (t) => {
+    plain(t, piping, new RegExp(`dump of ${pipe.db}: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)`));
+    const m = new RegExp(`^backup (${pipe.env}-\\d{8}T\\d{6}Z): `, 'm').exec(piping.stdout);
+    t.ok(m, 'the summary line on stdout', { stdout: piping.stdout });
+    ids.pipe = m?.[1] ?? '';
+  });
 });
 
-t.test('pulser backup through pipes: plain progress lines on stderr, the summary on stdout', async (t) => {
-  const r = await piped(['backup', env]);
-  plain(t, r, new RegExp(`dump of ${db}: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)`));
-  t.match(r.stdout, new RegExp(`^backup ${env}-\\d{8}T\\d{6}Z: `, 'm'));
-});
-
-t.test('pulser restore: the bytes pg_restore wrote, live, then the result alone', async (t) => {
-  await pools.get({ ...PG, database: db }).query(`DELETE FROM res_partner WHERE id > 10`);
-  const r = await onTerminal(['restore', id, '--to', env]);
-  liveLine(t, r, new RegExp(`^${env}: pg_restore: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)$`));
-  t.same(screen(r.stdout).map((l) => l.replace(/[0-9.]+ s$/, 'N s')), [`restored ${id} into ${env} (database ${db}) in N s`]);
-  t.equal((await rowCounts(pools, db)).res_partner, 20_000, 'the backup is live');
-});
-
-t.test('pulser restore through pipes: plain lines with the bytes restored', async (t) => {
-  const r = await piped(['restore', id, '--to', env]);
-  plain(t, r, new RegExp(`pg_restore: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)`));
-  t.match(r.stdout, new RegExp(`^restored ${id} into ${env} \\(database ${db}\\) in [0-9.]+ s$`, 'm'));
+t.test('pulser restore: the bytes pg_restore wrote, live, then the result alone; plain lines through pipes', async (t) => {
+  for (const e of [tty, pipe]) await pools.get({ ...PG, database: e.db }).query(`DELETE FROM res_partner WHERE id > 10`);
+  const [onTty, piping] = await Promise.all([onTerminal(['restore', ids.tty, '--to', tty.env]), piped(['restore', ids.pipe, '--to', pipe.env])]);
+  t.test('on a terminal', async (t) => {
+    liveLine(t, onTty, new RegExp(`^${tty.env}: pg_restore: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)$`));
+    t.same(screen(onTty.stdout).map((l) => l.replace(/[0-9.]+ s$/, 'N s')), [`restored ${ids.tty} into ${tty.env} (database ${tty.db}) in N s`]);
+    t.equal((await rowCounts(pools, tty.db)).res_partner, 20_000, 'the backup is live');
+  });
+  t.test('through pipes', async (t) => {
+    plain(t, piping, new RegExp(`pg_restore: [0-9.]+ (B|KiB|MiB) \\([0-9.]+ (B|KiB|MiB)/s\\)`));
+    t.match(piping.stdout, new RegExp(`^restored ${ids.pipe} into ${pipe.env} \\(database ${pipe.db}\\) in [0-9.]+ s$`, 'm'));
+    t.equal((await rowCounts(pools, pipe.db)).res_partner, 20_000, 'the backup is live');
+  });
 });
