@@ -4,7 +4,8 @@
 // the live database are refused and terminated, both renames run in one transaction, the
 // filestore folders are moved, Odoo restarts. The previous database and filestore stay under a
 // dated name until the environment answers its health probe again; if it does not, they are
-// swapped back. A journal written before the swap lets a re-run finish a swap cut short.
+// swapped back. A journal, written before anything is created and moved on at each phase, lets a
+// re-run discard a half-built copy, finish a swap, or finish swapping back.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { DesiredEnv } from '../../src/spec/model.ts';
@@ -161,7 +162,8 @@ async function waitHealthy(ctx: RecoverContext): Promise<boolean> {
 /** Drops a database and its filestore folder that are no longer wanted. */
 async function dropCopy(ctx: RecoverContext, j: Journal, database: string): Promise<void> {
   await adminDb(ctx).query(SQL.dropDatabase(database));
-  if (j.filestore) await exec(ctx, ['rm', '-rf', `${FILESTORE_ROOT}/${database}`]);
+  // No container, no folder: a copy whose filestore could not be restored leaves none behind.
+  if (j.filestore && (await ctx.drivers.docker(ctx.desired.hostName).inspect(containerName(ctx.desired.name)))) await exec(ctx, ['rm', '-rf', `${FILESTORE_ROOT}/${database}`]);
 }
 
 /** Starts the Odoo container when a run was cut short while it was stopped: the folders are moved inside it. */
@@ -225,11 +227,12 @@ export async function resumeRestore(ctx: RecoverContext, opts: RecoverOptions = 
  */
 async function meteredRestore(ctx: RecoverContext, database: string, work: () => Promise<void>): Promise<void> {
   const admin = adminDb(ctx);
-  const empty = Number((await admin.query<{ bytes: string }>(SQL.sizeOf, ['template0']))[0]?.bytes ?? 0);
+  // A role that may not read sizes gets no meter; the restore itself does not depend on it.
+  const sizeOf = async (name: string) => Number((await admin.query<{ bytes: string }>(SQL.sizeOf, [name]))[0]?.bytes ?? 0);
+  const empty = await sizeOf('template0').catch(() => 0);
   const t0 = performance.now();
   const report = async () => {
-    const [row] = await admin.query<{ bytes: string }>(SQL.sizeOf, [database]);
-    const bytes = Math.max(0, Number(row?.bytes ?? 0) - empty);
+    const bytes = Math.max(0, (await sizeOf(database)) - empty);
     const secs = Math.max(0.001, (performance.now() - t0) / 1000);
     return `pg_restore: ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)`;
   };
@@ -248,7 +251,8 @@ async function meteredRestore(ctx: RecoverContext, database: string, work: () =>
     running = false;
     clearInterval(timer);
   }
-  ctx.progress(await report());
+  const last = await report().catch(() => null);
+  if (last) ctx.progress(last);
 }
 
 export async function restoreToEnvironment(ctx: RecoverContext, entry: BackupEntry, opts: RecoverOptions = {}): Promise<RecoverResult> {

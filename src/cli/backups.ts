@@ -119,7 +119,7 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
     { forceProduction: flags['force-production'] },
   );
   if (flags.json) io.out(JSON.stringify(res, null, 2));
-  else io.out(`restored ${res.backupId} into ${res.env} (database ${res.database}) in ${(res.durationMs / 1000).toFixed(1)} s${res.preRestoreBackup ? `; backup taken before: ${res.preRestoreBackup}` : ''}`);
+  else io.out(`restored ${res.backupId} into ${res.env} (database ${res.database}) in ${(res.durationMs / 1000).toFixed(1)} s${res.resumed ? ', finishing the swap an earlier run left' : ''}${res.preRestoreBackup ? `; backup taken before: ${res.preRestoreBackup}` : ''}`);
   return 0;
 }
 

@@ -199,6 +199,38 @@ for (const point of ['before the rename', 'after the rename', 'after the filesto
   });
 }
 
+t.test('a restore cut short while copying the filestore: the next restore drops the half-built copy and restores', async (t) => {
+  await drift();
+  const d = await desired();
+  const real = w.pulser!.engine.context(d).drivers;
+  // The copy fails and so does dropping it: what a crash at that point leaves behind.
+  const cut = Object.create(real) as Drivers;
+  cut.docker = (host) => {
+    const inner = real.docker(host);
+    const wrapped = Object.create(inner) as DockerDriver;
+    wrapped.archiveIn = async () => {
+      throw new Error('crash while copying');
+    };
+    return wrapped;
+  };
+  cut.db = (host, target) => {
+    const inner = real.db(host, target);
+    const wrapped = Object.create(inner) as Db;
+    wrapped.query = async (sql, params, opts) => {
+      if (sql.startsWith('DROP DATABASE')) throw new Error('crash while copying');
+      return inner.query(sql, params, opts);
+    };
+    return wrapped;
+  };
+  t.match(await codeOf(restoreToEnvironment(ctxFor(d, cut), good)), { code: 'PULSER_E_RESTORE_FAILED' });
+  t.same(await readdir(journals), [`${env}.json`], 'the journal names the half-built copy');
+  t.match(await leftovers(), [/^pulser_in_/], 'the half-built database is there');
+  t.equal(await partners(), 50, 'the live database is untouched');
+  const res = await restoreToEnvironment(ctxFor(d, real), good);
+  t.equal(res.resumed, false, 'the backup was restored afresh');
+  await converged(t, { partners: 300, files: goodFiles });
+});
+
 t.test('the CLI killed with SIGKILL during the swap: `pulser restore` run again finishes it', async (t) => {
   await drift();
   const killed = await cli(['restore', good.manifest.id, '--to', env], /: restarting /);
