@@ -56,10 +56,11 @@ export interface RecoverResult {
 
 /**
  * What a re-run does with a journal it finds. restoring: the incoming copy was still being built,
- * so it is discarded; swapping: it goes in (then the health probe decides); reverting: the probe
- * failed and the previous database and filestore go back.
+ * so it is discarded; swapping: it goes in (then the health probe decides); cleaning: the probe
+ * passed, so the previous database and filestore are dropped (never swapped back, whatever a later
+ * probe says); reverting: the probe failed and the previous database and filestore go back.
  */
-type Phase = 'restoring' | 'swapping' | 'reverting';
+type Phase = 'restoring' | 'swapping' | 'cleaning' | 'reverting';
 
 export interface Journal {
   env: string;
@@ -176,7 +177,7 @@ async function ensureRunning(ctx: RecoverContext): Promise<void> {
 
 /** Takes the journal from its phase to the end; every step can run again after a crash. */
 async function finish(ctx: RecoverContext, j: Journal, opts: RecoverOptions): Promise<Outcome> {
-  const phase = j.phase ?? 'swapping';
+  let phase = j.phase ?? 'swapping';
   if (j.filestore) await ensureRunning(ctx);
   if (phase === 'restoring') {
     await dropCopy(ctx, j, j.incoming);
@@ -187,12 +188,13 @@ async function finish(ctx: RecoverContext, j: Journal, opts: RecoverOptions): Pr
     ctx.progress(`swapping ${j.incoming} in as ${j.database}`);
     await swap(ctx, j, j.incoming, j.previous);
     const healthy = opts.restart === false ? true : await waitHealthy(ctx);
-    if (healthy) {
-      await dropCopy(ctx, j, j.previous);
-      await rm(journalPath(ctx.stateDir, j.env), { force: true });
-      return 'restored';
-    }
-    await writeJournal(ctx, { ...j, phase: 'reverting' });
+    phase = healthy ? 'cleaning' : 'reverting';
+    await writeJournal(ctx, { ...j, phase });
+  }
+  if (phase === 'cleaning') {
+    await dropCopy(ctx, j, j.previous);
+    await rm(journalPath(ctx.stateDir, j.env), { force: true });
+    return 'restored';
   }
   ctx.progress(`${ctx.desired.name} is not healthy on the restored database: swapping the previous one back`);
   await swap(ctx, j, j.previous, j.incoming);

@@ -193,8 +193,12 @@ for (const point of ['before the rename', 'after the rename', 'after the filesto
     const live = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [db]);
     t.equal(live.length, 1, 'a database of the live name exists at every point');
 
-    const res = await restoreToEnvironment(ctxFor(d, real), good);
+    const progress: string[] = [];
+    const res = await restoreToEnvironment({ ...ctxFor(d, real), progress: (m) => progress.push(m) }, good);
     t.equal(res.resumed, true, 'the re-run finished the swap instead of restoring again');
+    // Once the probe has passed, the swap is kept: the re-run only drops the previous copy.
+    const probed = point === 'after the probe, before the cleanup';
+    t.equal(progress.some((m) => m.startsWith('restarting ')), !probed, probed ? 'no second restart' : 'Odoo restarted on the restored data');
     await converged(t, { partners: 300, files: goodFiles });
   });
 }
