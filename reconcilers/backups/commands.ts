@@ -68,6 +68,8 @@ export const SQL = {
   odooVersion: `SELECT latest_version FROM ir_module_module WHERE name = 'base'`,
   installedModules: `SELECT name FROM ir_module_module WHERE state = 'installed' ORDER BY name`,
   databaseSize: 'SELECT pg_database_size(current_database())::bigint AS bytes',
+  /** size of a database other than the connection's (a restore's progress) */
+  sizeOf: 'SELECT pg_database_size($1)::bigint AS bytes',
   createDatabase: (name: string) => `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`,
   dropDatabase: (name: string) => `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`,
   databaseExists: 'SELECT 1 AS present FROM pg_database WHERE datname = $1',

@@ -15,7 +15,7 @@ import { FILESTORE_ROOT, libpqEnv, pgRestoreArgv, SQL } from './commands.ts';
 import { dbTarget } from '../../src/odoo/db.ts';
 import type { DrillRecord } from './manifest.ts';
 import { hostTransport, pgEndpoint, runPg } from './proc.ts';
-import { DEFAULT_TIMEOUT_MS } from './take.ts';
+import { byteMeter, DEFAULT_TIMEOUT_MS } from './take.ts';
 import type { BackupEntry, BackupFiles, BackupStore } from './store.ts';
 
 export interface RestoreContext {
@@ -84,7 +84,11 @@ export async function restoreFilestore(ctx: RestoreContext, entry: BackupEntry, 
   });
   input.once('finish', () => output.finalize());
   input.once('error', (err) => output.destroy(err));
-  const reading = pipeline(createReadStream(file), input);
+  const tar = createReadStream(file);
+  const meter = byteMeter(`filestore of ${entry.manifest.id}:`, ctx.progress);
+  let copied = 0;
+  tar.on('data', (chunk) => meter((copied += chunk.length)));
+  const reading = pipeline(tar, input);
   ctx.progress(`copying the filestore of ${entry.manifest.id} into ${name}`);
   await Promise.all([reading, docker.archiveIn(name, path.posix.dirname(FILESTORE_ROOT), output as unknown as NodeJS.ReadableStream, ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS)]).catch((err: unknown) => {
     throw new PulserError('PULSER_E_RESTORE_FAILED', `copying the filestore of ${entry.manifest.id} into ${name}: ${asPulserError(err).message}`, { cause: err });

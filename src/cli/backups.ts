@@ -9,6 +9,7 @@ import { backupId, backupPolicy, parseBackupId, restoreToEnvironment, storeFor, 
 import type { Drivers } from '../drivers/index.ts';
 import { formatBytes } from '../../reconcilers/backups/take.ts';
 import { ago } from './render.ts';
+import type { Progress } from './progress.ts';
 
 export interface BackupCliFlags {
   json: boolean;
@@ -18,6 +19,8 @@ export interface BackupCliFlags {
 
 export interface BackupCliIo {
   out: (text: string) => void;
+  /** the live progress line, cleared before the result or an error is printed */
+  progress?: Pick<Progress, 'end'>;
 }
 
 export const BACKUP_USAGE = `  backup <env>             take a backup of the environment now (its \`backup\` policy's destination)
@@ -117,17 +120,24 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
     { forceProduction: flags['force-production'] },
   );
   if (flags.json) io.out(JSON.stringify(res, null, 2));
-  else io.out(`restored ${res.backupId} into ${res.env} (database ${res.database}) in ${(res.durationMs / 1000).toFixed(1)} s${res.preRestoreBackup ? `; backup taken before: ${res.preRestoreBackup}` : ''}`);
+  else io.out(`restored ${res.backupId} into ${res.env} (database ${res.database}) in ${(res.durationMs / 1000).toFixed(1)} s${res.resumed ? ', finishing the swap an earlier run left' : ''}${res.preRestoreBackup ? `; backup taken before: ${res.preRestoreBackup}` : ''}`);
   return 0;
 }
 
 /** Runs one of the backup commands; the caller owns `p` and closes it. */
 export async function runBackupCommand(command: 'backup' | 'backups' | 'restore', p: Pulser, args: string[], flags: BackupCliFlags, io: BackupCliIo): Promise<number> {
+  const out: BackupCliIo = {
+    out: (text) => {
+      io.progress?.end();
+      io.out(text);
+    },
+  };
   try {
-    if (command === 'backup') return await cmdBackup(p, args, flags, io);
-    if (command === 'backups') return await cmdList(p, args, flags, io);
-    return await cmdRestore(p, args, flags, io);
+    if (command === 'backup') return await cmdBackup(p, args, flags, out);
+    if (command === 'backups') return await cmdList(p, args, flags, out);
+    return await cmdRestore(p, args, flags, out);
   } finally {
+    io.progress?.end();
     await p.close();
   }
 }

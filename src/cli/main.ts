@@ -150,11 +150,10 @@ const defaultIo: Io = {
   isTTY: Boolean(process.stdout.isTTY),
 };
 
-function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
+function makePulser(flags: Flags, io: Io, withEvidence: boolean, progress = createProgress(io.err, Boolean(io.err.isTTY))): Pulser {
   // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
   const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
-  const progress = createProgress(io.err, Boolean(io.err.isTTY));
   return createPulser({
     ...gitopsFrom(flags),
     evidenceDir: withEvidence ? (flags['evidence-dir'] ?? undefined) : null,
@@ -346,8 +345,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdKv(args, flags, io.out);
       case 'backup':
       case 'backups':
-      case 'restore':
-        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, io);
+      case 'restore': {
+        const progress = createProgress(io.err, Boolean(io.err.isTTY));
+        return await runBackupCommand(command, makePulser(flags, io, false, progress), args, flags, { out: io.out, progress });
+      }
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }
