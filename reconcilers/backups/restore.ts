@@ -124,9 +124,20 @@ export async function drill(ctx: RestoreContext, entry: BackupEntry, now: () => 
   const scratch = scratchName('pulser_drill', ctx.desired.name, started);
   const admin = adminDb(ctx);
   const record: DrillRecord = { backupId: entry.manifest.id, at: started.toISOString(), ok: false, durationMs: 0 };
+  // The checksums are read while pg_restore reads the same file: a mismatch stops pg_restore and
+  // fails the drill as corrupt, and the scratch database is dropped below whatever happened.
+  const stop = new AbortController();
+  const restoreCtx: RestoreContext = { ...ctx, signal: ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal };
   try {
-    await ctx.store.verify(entry);
-    await restoreDatabase(ctx, entry, scratch);
+    const [verified, restored] = await Promise.allSettled([
+      ctx.store.verify(entry).catch((err: unknown) => {
+        stop.abort();
+        throw err;
+      }),
+      restoreDatabase(restoreCtx, entry, scratch),
+    ]);
+    if (verified.status === 'rejected') throw verified.reason;
+    if (restored.status === 'rejected') throw restored.reason;
     const mismatches = await compareRowCounts(ctx.drivers.db(ctx.desired.hostName, dbTarget(ctx.desired, scratch)), entry.manifest.rowCounts);
     if (mismatches.length) {
       record.mismatches = mismatches;
