@@ -2,7 +2,7 @@
 // the same snapshot) against a raw `pg_dump -Fc` of the same database to a file, and pulser's
 // restore drill (checksums read beside pg_restore, row counts, drop) against a raw createdb +
 // pg_restore + dropdb of the same dump, side by side in each round. The database is made by
-// `pgbench -i`. Not a test: nothing here asserts.
+// `pgbench -i`. The two run in turns, alternating which goes first. Not a test: nothing here asserts.
 import { parseArgs } from 'node:util';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -29,6 +29,14 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = now();
   await fn();
   return now() - t0;
+}
+
+/**
+ * Runs the baseline and pulser's step of round `r`, the baseline first in even rounds and second in
+ * odd ones, so neither always pays for what the other left behind (dirty buffers, a checkpoint).
+ */
+async function inTurn(r: number, baseline: () => Promise<unknown>, pulser: () => Promise<unknown>): Promise<void> {
+  for (const step of r % 2 === 0 ? [baseline, pulser] : [pulser, baseline]) await step();
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
@@ -68,11 +76,13 @@ async function main(): Promise<void> {
     let rawFile = '';
     for (let r = 0; r < ROUNDS; r++) {
       rawFile = path.join(dest, `raw-${r}.dump`);
-      raw.push(await timed(() => run(`${PG_BIN}/pg_dump`, [...pgArgs, '--format=custom', `--file=${rawFile}`, `--dbname=${database}`], LONG)));
+      const file = rawFile;
       const at = new Date(Date.now() + r * 1000);
-      let bytes = 0;
-      ours.push(await timed(async () => (bytes = (await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'bench', progress: () => undefined }, { id: backupId(env, at), at, kind: 'manual', reason: 'bench' })).bytes)));
-      dumpBytes = bytes;
+      await inTurn(
+        r,
+        async () => raw.push(await timed(() => run(`${PG_BIN}/pg_dump`, [...pgArgs, '--format=custom', `--file=${file}`, `--dbname=${database}`], LONG))),
+        async () => ours.push(await timed(async () => (dumpBytes = (await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'bench', progress: () => undefined }, { id: backupId(env, at), at, kind: 'manual', reason: 'bench' })).bytes))),
+      );
     }
     const rawBytes = (await stat(rawFile)).size;
     const backupRatio = median(ours) / median(raw);
@@ -99,15 +109,19 @@ async function main(): Promise<void> {
     const drills: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const scratch = `bench_p5_raw_${sfx}_${r}`;
-      rawRestore.push(
-        await timed(async () => {
-          await run(`${PG_BIN}/createdb`, [...pgArgs, '--template=template0', scratch], LONG);
-          await run(`${PG_BIN}/pg_restore`, [...pgArgs, '--no-owner', '--no-privileges', '--exit-on-error', '--jobs=2', `--dbname=${scratch}`, path.join(newest!.dir, newest!.manifest.files.dump.name)], LONG);
-          await run(`${PG_BIN}/dropdb`, [...pgArgs, scratch], LONG);
-        }),
-      );
       let ok = false;
-      drills.push(await timed(async () => (ok = (await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, newest!)).ok)));
+      await inTurn(
+        r,
+        async () =>
+          rawRestore.push(
+            await timed(async () => {
+              await run(`${PG_BIN}/createdb`, [...pgArgs, '--template=template0', scratch], LONG);
+              await run(`${PG_BIN}/pg_restore`, [...pgArgs, '--no-owner', '--no-privileges', '--exit-on-error', '--jobs=2', `--dbname=${scratch}`, path.join(newest!.dir, newest!.manifest.files.dump.name)], LONG);
+              await run(`${PG_BIN}/dropdb`, [...pgArgs, scratch], LONG);
+            }),
+          ),
+        async () => drills.push(await timed(async () => (ok = (await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, newest!)).ok))),
+      );
       if (!ok) throw new Error('the drill failed');
     }
     const drillRatio = median(drills) / median(rawRestore);

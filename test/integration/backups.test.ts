@@ -166,7 +166,7 @@ t.test('a drill reads the checksums beside pg_restore: a corrupt file fails it a
     await writeFile(dump, bytes);
     const rec = await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, await store.get(entry.manifest.id));
     t.equal(rec.ok, false, what);
-    t.equal(rec.error?.code, 'PULSER_E_BACKUP_CORRUPT', `${what}: ${rec.error?.message}`);
+    t.equal(rec.error?.code, 'PULSER_E_BACKUP_CORRUPT', `${what}: ${rec.error?.message ?? 'no error'}`);
     t.same(await drillScratches(), [], `${what}: the scratch database was dropped`);
     t.equal((await store.get(entry.manifest.id)).drill?.error?.code, 'PULSER_E_BACKUP_CORRUPT', `${what}: the failed drill is recorded`);
   }
@@ -186,7 +186,7 @@ t.test('a drill whose restored row counts differ from the manifest fails with th
   const rowCounts = { ...entry.manifest.rowCounts, 'public.res_partner': 501, 'public.not_restored': 3 };
   const rec = await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, { ...entry, manifest: { ...entry.manifest, rowCounts } });
   t.equal(rec.ok, false);
-  t.equal(rec.error?.code, 'PULSER_E_DRILL_MISMATCH', rec.error?.message);
+  t.equal(rec.error?.code, 'PULSER_E_DRILL_MISMATCH', rec.error?.message ?? 'no error');
   t.same(rec.mismatches, [
     { table: 'public.res_partner', manifest: 501, restored: 500 },
     { table: 'public.not_restored', manifest: 3, restored: null },
