@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       targets: [{ label: 'time ratio', value: backupRatio, limit: 1 / 0.9, show: (v) => `${v.toFixed(3)}×` }],
       notes: [
         'pulser also: exports a snapshot from a REPEATABLE READ transaction and, beside pg_dump reading that snapshot, counts the 25 largest tables exactly in it (count(*), one process each, no JIT)',
-        'and: pulls the dump through its stdout (1 MiB stdio buffer) and sha256, writes it to <id>.partial/, fsyncs it, writes the manifest (Odoo version, modules, sizes, checksums, durations) and renames the folder',
+        'and: pulls the dump through its stdout (64 KiB stdio buffer) and sha256, writes it to <id>.partial/, fsyncs it, writes the manifest (Odoo version, modules, sizes, checksums, durations) and renames the folder',
       ],
     });
     printSection(results.at(-1)!);

@@ -40,14 +40,16 @@ export function libpqEnv(target: PgTarget, appName: string): Record<string, stri
 }
 
 /**
- * stdio buffer of pg_dump's stdout. On a pipe it is 4 KiB by default, so pg_dump writes (and wakes
- * the reader hashing the stream) every 4–8 KiB; with 1 MiB the reader wakes ~64 KiB at a time.
+ * stdio buffer of pg_dump's stdout. On a pipe it is 4 KiB by default: ~2,400 writes for a 9 MiB
+ * archive, each waking the reader that hashes the stream, and pg_dump stalls whenever the reader
+ * is not scheduled in time. 64 KiB is the reader's read size and fits the stdout socket's buffer
+ * a few times over, so a write seldom waits (1 MiB writes always wait until the reader drained them).
  */
-export const DUMP_BUFFER_BYTES = 1 << 20;
+export const DUMP_BUFFER_BYTES = 64 * 1024;
 
 /**
  * pg_dump in custom format to stdout, inside the snapshot the manifest's counts were taken in;
- * run through coreutils' stdbuf for a larger output buffer (the archive's bytes are unchanged).
+ * run through coreutils' stdbuf for a larger stdout buffer (the archive's bytes are unchanged).
  */
 export function pgDumpArgv(at: Endpoint, database: string, snapshot?: string): string[] {
   return ['stdbuf', `--output=${DUMP_BUFFER_BYTES}`, `${PG_BIN}/pg_dump`, '--format=custom', '--no-password', `--host=${at.host}`, `--port=${at.port}`, ...(snapshot ? [`--snapshot=${snapshot}`] : []), `--dbname=${database}`];

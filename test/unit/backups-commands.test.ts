@@ -5,11 +5,11 @@ import { DUMP_BUFFER_BYTES, PG_BIN, pgDumpArgv, pgRestoreArgv, SQL } from '../..
 
 const at = { host: '127.0.0.1', port: 5433 };
 
-t.test('pg_dump: custom format to stdout with a 1 MiB stdio buffer, in the given snapshot', async (t) => {
-  t.equal(DUMP_BUFFER_BYTES, 1048576);
+t.test('pg_dump: custom format to stdout with a 64 KiB stdio buffer, in the given snapshot', async (t) => {
+  t.equal(DUMP_BUFFER_BYTES, 65536);
   t.same(pgDumpArgv(at, 'prod', '00000003-0000001B-1'), [
     'stdbuf',
-    '--output=1048576',
+    '--output=65536',
     `${PG_BIN}/pg_dump`,
     '--format=custom',
     '--no-password',
@@ -18,7 +18,7 @@ t.test('pg_dump: custom format to stdout with a 1 MiB stdio buffer, in the given
     '--snapshot=00000003-0000001B-1',
     '--dbname=prod',
   ]);
-  t.same(pgDumpArgv(at, 'prod'), ['stdbuf', '--output=1048576', `${PG_BIN}/pg_dump`, '--format=custom', '--no-password', '--host=127.0.0.1', '--port=5433', '--dbname=prod'], 'no snapshot: none asked for');
+  t.same(pgDumpArgv(at, 'prod'), ['stdbuf', '--output=65536', `${PG_BIN}/pg_dump`, '--format=custom', '--no-password', '--host=127.0.0.1', '--port=5433', '--dbname=prod'], 'no snapshot: none asked for');
   t.notOk(pgDumpArgv(at, 'prod').some((a) => /^--compress|^-Z/.test(a)), "pg_dump's default compression");
 });
 
