@@ -42,6 +42,7 @@ export function runPg(argv: string[], env: Record<string, string>, opts: { timeo
     kill();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (err) => reject(new PulserError(opts.code, `${opts.what}: cannot run ${cmd}: ${err.message}`, { cause: err })));
     child.once('close', (status, signal) => {

@@ -128,10 +128,22 @@ export async function drill(ctx: RestoreContext, entry: BackupEntry, now: () => 
   const admin = adminDb(ctx);
   const record: DrillRecord = { backupId: entry.manifest.id, at: started.toISOString(), ok: false, durationMs: 0 };
   let files: BackupFiles | null = null;
+  // The checksums are read while pg_restore reads the same file: a mismatch stops pg_restore and
+  // fails the drill as corrupt, and the scratch database is dropped below whatever happened. A
+  // backup on another host is copied here first (store.open), and the copy is what both read.
+  const stop = new AbortController();
+  const restoreCtx: RestoreContext = { ...ctx, signal: ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal };
   try {
-    files = await ctx.store.open(entry, ctx.progress);
-    await files.verify();
-    await restoreDatabase(ctx, entry, scratch, files.dump);
+    const local = (files = await ctx.store.open(entry, ctx.progress));
+    const [verified, restored] = await Promise.allSettled([
+      local.verify().catch((err: unknown) => {
+        stop.abort();
+        throw err;
+      }),
+      restoreDatabase(restoreCtx, entry, scratch, local.dump),
+    ]);
+    if (verified.status === 'rejected') throw verified.reason;
+    if (restored.status === 'rejected') throw restored.reason;
     const mismatches = await compareRowCounts(ctx.drivers.db(ctx.desired.hostName, dbTarget(ctx.desired, scratch)), entry.manifest.rowCounts);
     if (mismatches.length) {
       record.mismatches = mismatches;

@@ -84,6 +84,7 @@ function pgDumpVersion(): Promise<string> {
 
 async function describeDatabase(q: Query): Promise<Pick<Manifest, 'rowCounts' | 'odooVersion' | 'modules' | 'databaseBytes'>> {
   const rowCounts: Record<string, number> = {};
+  await q(SQL.serialCounts);
   for (const t of await q<{ schema: string; name: string }>(SQL.largestTables)) {
     const [row] = await q<{ n: string }>(SQL.countRows(t.schema, t.name));
     rowCounts[`${t.schema}.${t.name}`] = Number(row?.n ?? 0);

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { World, suffix, freePort, codeOf } from '../helpers/world.ts';
 import { PgPools } from '../../src/drivers/postgres.ts';
 import { createOdooDb, dropDb, envYaml, PG, putFilestore, readFilestore, rowCounts } from '../helpers/odoo-db.ts';
-import { LocalBackupStore, restoreToEnvironment, takeBackup, backupId } from '../../reconcilers/backups/index.ts';
+import { LocalBackupStore, restoreToEnvironment, takeBackup, backupId, drill } from '../../reconcilers/backups/index.ts';
+import { SQL } from '../../reconcilers/backups/commands.ts';
 import { hashFile } from '../../reconcilers/backups/store.ts';
 
 const sfx = suffix();
@@ -122,6 +123,70 @@ t.test('a corrupted backup file is refused and the target is untouched', async (
   t.equal(code, 'PULSER_E_BACKUP_CORRUPT');
   t.equal((await rowCounts(pools, stgDb)).res_partner, 10, 'the target database was not touched');
   await store.remove(entry.manifest.id);
+});
+
+const drillScratches = async () =>
+  (await pools.get({ ...PG, database: 'postgres' }).query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`pulser_drill_${prod.replace(/-/g, '_')}%`])).map((r) => r.datname);
+
+t.test('a drill reads the checksums beside pg_restore: a corrupt file fails it as corrupt, no scratch database left', async (t) => {
+  const store = new LocalBackupStore(dest);
+  const desired = await w.desired(prod);
+  const ctx = w.pulser!.engine.context(desired);
+  const at = new Date(Date.now() + 240_000);
+  const entry = await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' });
+  t.teardown(() => store.remove(entry.manifest.id));
+  const dump = path.join(entry.dir, 'db.dump');
+  const good = await readFile(dump);
+  const flipped = Buffer.from(good);
+  flipped[Math.floor(flipped.length / 2)] ^= 0xff;
+  // Trailing bytes pg_restore does not read: the restore itself succeeds, the checksum does not.
+  const extended = Buffer.concat([good, Buffer.from('trailing bytes')]);
+  for (const [what, bytes] of [
+    ['a byte flipped', flipped],
+    ['bytes appended', extended],
+  ] as const) {
+    await writeFile(dump, bytes);
+    const rec = await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, await store.get(entry.manifest.id));
+    t.equal(rec.ok, false, what);
+    t.equal(rec.error?.code, 'PULSER_E_BACKUP_CORRUPT', `${what}: ${rec.error?.message ?? 'no error'}`);
+    t.same(await drillScratches(), [], `${what}: the scratch database was dropped`);
+    t.equal((await store.get(entry.manifest.id)).drill?.error?.code, 'PULSER_E_BACKUP_CORRUPT', `${what}: the failed drill is recorded`);
+  }
+  await writeFile(dump, good);
+  const rec = await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, await store.get(entry.manifest.id));
+  t.equal(rec.ok, true, `the intact file drills: ${JSON.stringify(rec.error)}`);
+});
+
+t.test('a drill whose restored row counts differ from the manifest fails with the tables that differ', async (t) => {
+  const store = new LocalBackupStore(dest);
+  const desired = await w.desired(prod);
+  const ctx = w.pulser!.engine.context(desired);
+  const at = new Date(Date.now() + 300_000);
+  const entry = await takeBackup({ desired, drivers: ctx.drivers, store, commit: 'test', progress: () => undefined }, { id: backupId(prod, at), at, kind: 'manual', reason: 'test' });
+  t.teardown(() => store.remove(entry.manifest.id));
+  t.equal(entry.manifest.rowCounts['public.res_partner'], 500);
+  const rowCounts = { ...entry.manifest.rowCounts, 'public.res_partner': 501, 'public.not_restored': 3 };
+  const rec = await drill({ desired, drivers: ctx.drivers, store, progress: () => undefined }, { ...entry, manifest: { ...entry.manifest, rowCounts } });
+  t.equal(rec.ok, false);
+  t.equal(rec.error?.code, 'PULSER_E_DRILL_MISMATCH', rec.error?.message ?? 'no error');
+  t.same(rec.mismatches, [
+    { table: 'public.res_partner', manifest: 501, restored: 500 },
+    { table: 'public.not_restored', manifest: 3, restored: null },
+  ]);
+  t.same(await drillScratches(), [], 'the scratch database was dropped');
+});
+
+t.test("the manifest's counting settings last for the snapshot transaction only", async (t) => {
+  const db = pools.get({ ...PG, database: prodDb });
+  const settings = `SELECT current_setting('max_parallel_workers_per_gather') AS workers, current_setting('jit') AS jit`;
+  const [before] = await db.query(settings);
+  t.not(before!.workers, '0', "the server's own setting allows parallel workers");
+  const inside = await db.transaction(async (q) => {
+    await q(SQL.serialCounts);
+    return (await q(settings))[0];
+  });
+  t.same(inside, { workers: '0', jit: 'off' });
+  t.same((await db.transaction(async (q) => q(settings)))[0], before, 'the next transaction on the connection has the server\'s settings again');
 });
 
 t.test('the destination fills up mid-backup: coded error, no partial, older backups untouched', async (t) => {
