@@ -6,7 +6,7 @@ import { createPulser, type Pulser } from '../app.ts';
 import type { Level } from '../core/log.ts';
 import { asPulserError, PulserError } from '../errors.ts';
 import { renderApply, renderPlan, renderStatus, renderValidation } from './render.ts';
-import { createProgress } from './progress.ts';
+import { createProgress, type Progress } from './progress.ts';
 import type { EnvLoad, SpecSnapshot } from '../spec/model.ts';
 import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
@@ -142,6 +142,8 @@ export interface Io {
   out: (text: string) => void;
   err: NodeJS.WritableStream & { isTTY?: boolean };
   isTTY: boolean;
+  /** the live progress line on `err`, one per invocation */
+  progress?: Progress;
 }
 
 const defaultIo: Io = {
@@ -150,7 +152,7 @@ const defaultIo: Io = {
   isTTY: Boolean(process.stdout.isTTY),
 };
 
-function makePulser(flags: Flags, io: Io, withEvidence: boolean, progress = createProgress(io.err, Boolean(io.err.isTTY))): Pulser {
+function makePulser(flags: Flags, io: Io, withEvidence: boolean, progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY))): Pulser {
   // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
   const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
@@ -313,7 +315,17 @@ const OWN_COMMANDS: Record<string, (argv: string[], io: Io) => Promise<number>> 
   deps: async (a, io) => (await import('./deps.ts')).cmdDeps(a, io),
 };
 
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function main(argv: string[], given: Io = defaultIo): Promise<number> {
+  // Every result, and every error, first clears the live progress line it would otherwise land on.
+  const live = given.progress ?? createProgress(given.err, Boolean(given.err.isTTY));
+  const io: Io = {
+    ...given,
+    progress: live,
+    out: (text) => {
+      live.end();
+      given.out(text);
+    },
+  };
   try {
     const own = OWN_COMMANDS[argv[0] ?? ''];
     if (own) return await own(argv.slice(1), io);
@@ -345,15 +357,14 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdKv(args, flags, io.out);
       case 'backup':
       case 'backups':
-      case 'restore': {
-        const progress = createProgress(io.err, Boolean(io.err.isTTY));
-        return await runBackupCommand(command, makePulser(flags, io, false, progress), args, flags, { out: io.out, progress });
-      }
+      case 'restore':
+        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, { out: io.out, progress: live });
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }
   } catch (err) {
     const e = asPulserError(err);
+    live.end();
     io.err.write(`pulser: ${e.code}: ${e.toString()}\n`);
     if (e.code === 'PULSER_E_INTERNAL' && err instanceof Error && err.stack) io.err.write(err.stack + '\n');
     return e.code === 'PULSER_E_USAGE' ? EXIT.usage : EXIT.failure;

@@ -172,3 +172,17 @@ t.test('pulser restore: the bytes pg_restore wrote, live, then the result alone;
     t.equal((await rowCounts(pools, pipe.db)).res_partner, 20_000, 'the backup is live');
   });
 });
+
+t.test('pulser apply on a terminal: the result never lands on the live line', async (t) => {
+  const r = await onTerminal(['apply', tty.env]);
+  t.equal(r.code, 0, 'exit 0', { output: r.stdout });
+  const drawn = drawings(r.stdout);
+  t.ok(drawn.length >= 1, 'the pass showed its progress on the live line', { drawn });
+  const shown = screen(r.stdout);
+  t.ok(shown.length >= 1, 'the result is on the screen', { shown });
+  t.same(
+    shown.filter((l) => drawn.some((d) => l.startsWith(d))),
+    [],
+    'no screen line starts with a progress drawing: the line was cleared before the result',
+  );
+});
