@@ -5,8 +5,8 @@
 // same backup kept in a local folder. Not a test: nothing here asserts.
 //
 //   bash test/harness/with-engines.sh node --import tsx bench/backups-sftp.bench.ts [--scale 10] [--rounds 2]
-import { parseArgs, promisify } from 'node:util';
-import { execFile, spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,25 +15,14 @@ import { createPulser } from '../src/app.ts';
 import { PG_BIN } from '../reconcilers/backups/commands.ts';
 import { LocalBackupStore, SftpBackupStore, takeBackup, backupId, drill } from '../reconcilers/backups/index.ts';
 import { RemoteHosts } from '../test/helpers/remote-hosts.ts';
-import { BenchRoot, fmtMs, load1, median, now, printSection, summaryLine, type SectionResult } from './lib.ts';
+import { BenchRoot, fmtMs, load1, median, printSection, summaryLine, type SectionResult } from './lib.ts';
+import { backupEnvYaml, createPgbenchDb, dropPgbenchDb, mib, PG, pgArgs, timed } from './pg.ts';
 
-const run = promisify(execFile);
 const { values: flags } = parseArgs({ options: { scale: { type: 'string', default: process.env.PULSER_BENCH_SCALE ?? '10' }, rounds: { type: 'string', default: '2' }, 'random-mib': { type: 'string', default: '64' } } });
 const SCALE = Number(flags.scale);
 const ROUNDS = Number(flags.rounds);
 // pgbench's rows compress to almost nothing; random bytes make the transfer itself count.
 const RANDOM_MIB = Number(flags['random-mib']);
-const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: process.env.PGPORT ?? '5432', user: process.env.PGUSER ?? 'postgres' };
-const pgArgs = ['--no-password', `--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`];
-const LONG = { timeout: 3_600_000, maxBuffer: 1 << 26 };
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = now();
-  await fn();
-  return now() - t0;
-}
-
 /** `pg_dump -Fc | ssh host 'cat > file'`: the hand-made remote backup. */
 function dumpOverSsh(host: { address: string; port: number; user: string; keyFile: string }, database: string, file: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -65,16 +54,10 @@ async function main(): Promise<void> {
   await writeFile(path.join(root.dir, 'environments', 'hosts.yaml'), `hosts:\n  local:\n    kind: local\n${yaml.replace(/^hosts:\n/, '')}`);
   const p = createPulser({ root: root.dir, evidenceDir: null, processMetrics: false, logLevel: 'warn' });
   try {
-    await run(`${PG_BIN}/createdb`, [...pgArgs, database], LONG);
-    await run(`${PG_BIN}/pgbench`, [`--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`, '-i', '-q', '-s', String(SCALE), database], LONG);
     const randomSql = `CREATE TABLE bench_random AS SELECT g AS id, decode(string_agg(md5(random()::text), ''), 'hex') AS data FROM generate_series(1, ${RANDOM_MIB * 1024}) g, generate_series(1, 64) k GROUP BY g`;
-    await run(`${PG_BIN}/psql`, [...pgArgs, '-q', '-c', randomSql, database], LONG);
-    const dbBytes = Number((await run(`${PG_BIN}/psql`, [...pgArgs, '-At', '-c', `SELECT pg_database_size('${database}')`, 'postgres'], LONG)).stdout.trim());
+    const { bytes: dbBytes } = await createPgbenchDb(database, SCALE, randomSql);
     console.log(`database ${database}: ${mib(dbBytes)} (pgbench scale ${SCALE} and ${RANDOM_MIB} MiB of random bytes)`);
-    await writeFile(
-      path.join(root.dir, 'environments', `${env}.yaml`),
-      [`name: ${env}`, 'tier: staging', 'host: local', 'sync: { auto: false }', 'odoo:', '  image: pulser-demo/odoo:17.0.1', '  port: 20998', 'database:', `  name: ${database}`, `  host: ${PG.host}`, `  port: ${PG.port}`, `  user: ${PG.user}`, 'backup:', '  schedule: "0 3 * * *"', '  filestore: false', `  destination: { type: sftp, host: vault, path: ${remote} }`, ''].join('\n'),
-    );
+    await writeFile(path.join(root.dir, 'environments', `${env}.yaml`), backupEnvYaml(env, database, 20998, `{ type: sftp, host: vault, path: ${remote} }`));
     const l = (await p.load()).envs.get(env);
     if (!l?.ok) throw new Error(`bench environment does not load: ${JSON.stringify(l)}`);
     const desired = l.desired;
@@ -134,7 +117,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     await p.close();
-    await run(`${PG_BIN}/dropdb`, [...pgArgs, '--if-exists', '--force', database], LONG).catch(() => undefined);
+    await dropPgbenchDb(database);
     await hosts.down().catch(() => undefined);
     await rm(remote, { recursive: true, force: true });
     await rm(local, { recursive: true, force: true });

@@ -4,8 +4,6 @@
 // pg_restore + dropdb of the same dump, side by side in each round. The database is made by
 // `pgbench -i`. The two run in turns, alternating which goes first. Not a test: nothing here asserts.
 import { parseArgs } from 'node:util';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,23 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { createPulser } from '../src/app.ts';
 import { PG_BIN } from '../reconcilers/backups/commands.ts';
 import { LocalBackupStore, takeBackup, backupId, drill } from '../reconcilers/backups/index.ts';
-import { BenchRoot, fmtMs, load1, median, now, printSection, summaryLine, type SectionResult } from './lib.ts';
+import { BenchRoot, fmtMs, load1, median, printSection, summaryLine, type SectionResult } from './lib.ts';
+import { backupEnvYaml, createPgbenchDb, dropPgbenchDb, LONG, mib, PG, pgArgs, run, timed } from './pg.ts';
 
-const run = promisify(execFile);
 const { values: flags } = parseArgs({ strict: false, options: { only: { type: 'string' }, scale: { type: 'string', default: process.env.PULSER_BENCH_SCALE ?? '35' }, rounds: { type: 'string', default: '2' } } });
 const only = typeof flags.only === 'string' ? new Set(flags.only.split(',').map((s) => s.trim().toUpperCase())) : null;
 const SCALE = Number(flags.scale);
 const ROUNDS = Number(flags.rounds);
-
-const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: process.env.PGPORT ?? '5432', user: process.env.PGUSER ?? 'postgres' };
-const pgArgs = ['--no-password', `--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`];
-const LONG = { timeout: 3_600_000, maxBuffer: 1 << 26 };
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = now();
-  await fn();
-  return now() - t0;
-}
 
 /**
  * Runs the baseline and pulser's step of round `r`, the baseline first in even rounds and second in
@@ -39,7 +27,6 @@ async function inTurn(r: number, baseline: () => Promise<unknown>, pulser: () =>
   for (const step of r % 2 === 0 ? [baseline, pulser] : [pulser, baseline]) await step();
 }
 
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 const rate = (bytes: number, ms: number) => `${(bytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`;
 
 async function main(): Promise<void> {
@@ -53,16 +40,10 @@ async function main(): Promise<void> {
   console.log(`pulser backup benchmarks — node ${process.version}, PostgreSQL ${PG.host}:${PG.port}, pgbench scale ${SCALE}, load ${load1()}`);
   const p = createPulser({ root: root.dir, evidenceDir: null, processMetrics: false, logLevel: 'warn' });
   try {
-    await run(`${PG_BIN}/createdb`, [...pgArgs, database], LONG);
-    const tInit = await timed(() => run(`${PG_BIN}/pgbench`, [`--host=${PG.host}`, `--port=${PG.port}`, `--username=${PG.user}`, '-i', '-q', '-s', String(SCALE), database], LONG));
-    const { stdout: sizeOut } = await run(`${PG_BIN}/psql`, [...pgArgs, '-At', '-c', `SELECT pg_database_size('${database}')`, 'postgres'], LONG);
-    const dbBytes = Number(sizeOut.trim());
+    const { bytes: dbBytes, initMs: tInit } = await createPgbenchDb(database, SCALE);
     console.log(`database ${database}: ${mib(dbBytes)} (pgbench -i -s ${SCALE} in ${fmtMs(tInit)})`);
 
-    await writeFile(
-      path.join(root.dir, 'environments', `${env}.yaml`),
-      [`name: ${env}`, 'tier: staging', 'host: local', 'sync: { auto: false }', 'odoo:', '  image: pulser-demo/odoo:17.0.1', '  port: 20999', 'database:', `  name: ${database}`, `  host: ${PG.host}`, `  port: ${PG.port}`, `  user: ${PG.user}`, 'backup:', '  schedule: "0 3 * * *"', '  filestore: false', `  destination: { type: local, path: ${dest} }`, ''].join('\n'),
-    );
+    await writeFile(path.join(root.dir, 'environments', `${env}.yaml`), backupEnvYaml(env, database, 20999, `{ type: local, path: ${dest} }`));
     const snap = await p.load();
     const l = snap.envs.get(env);
     if (!l?.ok) throw new Error(`bench environment does not load: ${JSON.stringify(l)}`);
@@ -147,7 +128,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     await p.close();
-    await run(`${PG_BIN}/dropdb`, [...pgArgs, '--if-exists', '--force', database], LONG).catch(() => undefined);
+    await dropPgbenchDb(database);
     await rm(dest, { recursive: true, force: true });
     await root.remove();
   }
