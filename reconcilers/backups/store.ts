@@ -6,8 +6,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { PulserError } from '../../src/errors.ts';
 import { fsyncDir, isErrno, writeFileAtomic } from '../../src/evidence/durable.ts';
@@ -71,21 +70,6 @@ export function storageError(err: unknown, what: string): PulserError {
   if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new PulserError('PULSER_E_BACKUP_NO_SPACE', `${what}: no space left on the backup destination`, { cause: err });
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   return new PulserError('PULSER_E_BACKUP_DESTINATION', `${what}: ${code} ${(err as Error).message}`, { cause: err });
-}
-
-/** Counts and hashes bytes as they pass. */
-export class HashTap extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly onBytes?: (total: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
-    cb(null, chunk);
-  }
 }
 
 /** How long a backup stream may deliver no byte before it is given up (a peer gone silent). */
@@ -174,11 +158,13 @@ export async function writeHashed(source: Readable, file: string, onBytes?: (tot
 
 /** sha256 and size of a file, streamed. */
 export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
-  const tap = new HashTap();
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), tap, async (src: AsyncIterable<Buffer>) => {
-    for await (const _ of src) void _;
-  });
-  return { bytes: tap.bytes, sha256: tap.hash.digest('hex') };
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 /**

@@ -11,7 +11,7 @@ import { FILESTORE_ROOT, libpqEnv, PG_BIN, pgDumpArgv, SQL } from './commands.ts
 import { dbTarget } from '../../src/odoo/db.ts';
 import { DUMP_FILE, FILESTORE_FILE, MANIFEST_FORMAT, type Manifest, type StoredFile } from './manifest.ts';
 import { hostTransport, pgEndpoint, runPg } from './proc.ts';
-import { storageError, type BackupEntry, type BackupStore, type PartialBackup } from './store.ts';
+import type { BackupEntry, BackupStore, PartialBackup } from './store.ts';
 import { PassThrough, type Readable } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -116,7 +116,7 @@ async function dumpInto(ctx: BackupContext, partial: PartialBackup, database: st
     } catch (err) {
       dump.kill();
       await settledWithin(dump.done, EXIT_WAIT_MS);
-      throw storageError(err, `writing the dump of ${database}`);
+      throw err;
     }
     await dump.done;
     return { file: stored, version: await pgDumpVersion() };
@@ -146,8 +146,6 @@ async function filestoreInto(ctx: BackupContext, partial: PartialBackup, databas
   body.pipe(relay);
   try {
     return await partial.write(FILESTORE_FILE, relay, byteMeter(`filestore of ${database}:`, ctx.progress));
-  } catch (err) {
-    throw storageError(err, `writing the filestore of ${database}`);
   } finally {
     body.unpipe(relay);
     body.destroy();
@@ -207,9 +205,7 @@ export async function takeBackup(ctx: BackupContext, req: BackupRequest): Promis
       durationsMs: { dump: dumpMs, filestore: total - dumpMs, total },
       pgDump: dump.version,
     };
-    const dir = await partial.commit(manifest).catch((err: unknown) => {
-      throw storageError(err, `finishing backup ${req.id}`);
-    });
+    const dir = await partial.commit(manifest);
     return { manifest, drill: null, dir, bytes: dump.file.bytes + (filestore?.bytes ?? 0) };
   } finally {
     await partial.abort();
