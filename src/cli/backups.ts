@@ -9,7 +9,6 @@ import { backupId, backupPolicy, parseBackupId, restoreToEnvironment, storeFor, 
 import type { Drivers } from '../drivers/index.ts';
 import { formatBytes } from '../../reconcilers/backups/take.ts';
 import { ago } from './render.ts';
-import type { Progress } from './progress.ts';
 
 export interface BackupCliFlags {
   json: boolean;
@@ -18,9 +17,8 @@ export interface BackupCliFlags {
 }
 
 export interface BackupCliIo {
+  /** prints a result (the caller clears the live progress line first) */
   out: (text: string) => void;
-  /** the live progress line, cleared before the result or an error is printed */
-  progress?: Pick<Progress, 'end'>;
 }
 
 export const BACKUP_USAGE = `  backup <env>             take a backup of the environment now (its \`backup\` policy's destination)
@@ -126,18 +124,11 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
 
 /** Runs one of the backup commands; the caller owns `p` and closes it. */
 export async function runBackupCommand(command: 'backup' | 'backups' | 'restore', p: Pulser, args: string[], flags: BackupCliFlags, io: BackupCliIo): Promise<number> {
-  const out: BackupCliIo = {
-    out: (text) => {
-      io.progress?.end();
-      io.out(text);
-    },
-  };
   try {
-    if (command === 'backup') return await cmdBackup(p, args, flags, out);
-    if (command === 'backups') return await cmdList(p, args, flags, out);
-    return await cmdRestore(p, args, flags, out);
+    if (command === 'backup') return await cmdBackup(p, args, flags, io);
+    if (command === 'backups') return await cmdList(p, args, flags, io);
+    return await cmdRestore(p, args, flags, io);
   } finally {
-    io.progress?.end();
     await p.close();
   }
 }

@@ -152,7 +152,8 @@ const defaultIo: Io = {
   isTTY: Boolean(process.stdout.isTTY),
 };
 
-function makePulser(flags: Flags, io: Io, withEvidence: boolean, progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY))): Pulser {
+function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
+  const progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY));
   // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
   const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new PulserError('PULSER_E_USAGE', `--log-level must be debug, info, warn or error`);
@@ -358,7 +359,7 @@ export async function main(argv: string[], given: Io = defaultIo): Promise<numbe
       case 'backup':
       case 'backups':
       case 'restore':
-        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, { out: io.out, progress: live });
+        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, { out: io.out });
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }
