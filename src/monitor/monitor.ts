@@ -317,7 +317,7 @@ export class Monitor {
       m.alertFiring.set({ env: name, alert: c.alert }, w.alerts[c.alert].phase === 'firing' ? 1 : 0);
     }
     this.notify(name, w, now);
-    if (this.alertStatesJson() !== this.persisted) void this.persistAlerts();
+    void this.persistAlerts();
   }
 
   private notify(name: string, w: Watch, now: number): void {
@@ -359,9 +359,15 @@ export class Monitor {
     }
   }
 
+  /**
+   * What a restart needs to keep its promises (phases, times, notifications sent). The measured
+   * value is left out: it moves with every probe, and would make every probe a durable write.
+   */
   private alertStatesJson(): string {
     const envs: Record<string, EnvAlertStates> = {};
-    for (const [name, w] of [...this.watches].sort(([a], [b]) => a.localeCompare(b))) envs[name] = w.alerts;
+    for (const [name, w] of [...this.watches].sort(([a], [b]) => a.localeCompare(b))) {
+      envs[name] = Object.fromEntries(Object.entries(w.alerts).map(([alert, s]) => [alert, { ...s, value: null }])) as EnvAlertStates;
+    }
     return JSON.stringify({ version: 1, envs });
   }
 
