@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
-import { redact, redactText } from '../core/redact.ts';
+import { redact } from '../core/redact.ts';
 import { writeFileAtomic } from '../evidence/durable.ts';
 import { LABEL, type Drivers } from '../drivers/index.ts';
 import { openReadOnlySql } from '../drivers/sql.ts';
@@ -73,10 +73,13 @@ function osUser(): string {
   }
 }
 
-async function store(deps: RunDeps, rec: RunRecord): Promise<void> {
-  if (!deps.recordDir) return;
+/** Writes the record with every secret masked (when there is a record folder); returns the masked record. */
+async function store(deps: RunDeps, rec: RunRecord): Promise<RunRecord> {
+  const safe = redact(rec, deps.secrets());
+  if (!deps.recordDir) return safe;
   await mkdir(deps.recordDir, { recursive: true });
-  await writeFileAtomic(path.join(deps.recordDir, `${rec.runId}.json`), JSON.stringify(redact(rec, deps.secrets()), null, 2) + '\n');
+  await writeFileAtomic(path.join(deps.recordDir, `${rec.runId}.json`), JSON.stringify(safe, null, 2) + '\n');
+  return safe;
 }
 
 /** Runs one template and returns its record (also stored); refusals are records too, never thrown. */
@@ -112,9 +115,7 @@ export async function runTemplate(deps: RunDeps, req: RunRequest): Promise<RunRe
     rec.error = error ? error.toJSON() : null;
     rec.endedAt = ended.toISOString();
     rec.durationMs = ended.getTime() - started.getTime();
-    rec.output = redactText(rec.output, deps.secrets());
-    await store(deps, rec);
-    return redact(rec, deps.secrets());
+    return store(deps, rec);
   };
 
   let t: Template;
