@@ -33,8 +33,7 @@ Commands:
   run <env> <template> …   a template of ops/templates.yaml (\`pulser run --list\`, \`pulser run --help\`)
   deps <module…>           install order of modules and their dependencies (\`pulser deps --help\`)
   demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
-${BACKUP_USAGE}  demo                     build the demo images if missing, then \`reconcile --watch\` on environments/
-  version                  print the version
+${BACKUP_USAGE}  version                  print the version
 ${GITOPS_USAGE}
 Options:
   --dir DIR                the GitOps root holding environments/ and ops/kv/ (default: current folder)
