@@ -13,7 +13,7 @@ import { Metrics } from '../metrics.ts';
 import { loadSpecs } from '../spec/load.ts';
 import type { SecretSource } from '../spec/secrets.ts';
 import type { Host } from '../spec/types.gen.ts';
-import type { GitOpsRepo } from './repo.ts';
+import { SHA, type GitOpsRepo } from './repo.ts';
 import type { GitSource } from './source.ts';
 import type { GitHubHookHandler } from './routes.ts';
 import { git } from '../drivers/git.ts';
@@ -21,7 +21,6 @@ import { git } from '../drivers/git.ts';
 export const PLAN_MARKER = '<!-- pulser:plan -->';
 export const PLAN_CONTEXT = 'pulser/plan';
 const WATCHED = /^(environments|ops\/kv)\//;
-const SHA = /^[0-9a-f]{40}$/;
 
 export interface PullRequestEvent {
   number: number;

@@ -32,7 +32,8 @@ export function branchProblem(name: unknown): string | null {
   return null;
 }
 
-const SHA = /^[0-9a-f]{40}$/;
+/** A full commit id, as git and GitHub give it. */
+export const SHA = /^[0-9a-f]{40}$/;
 const IMPORT_REF = 'refs/pulser/import';
 export const PUSH_TIMEOUT_MS = 5_000;
 
