@@ -161,7 +161,7 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
     }
     return c;
   };
-  return {
+  const drivers: Drivers = {
     docker(name) {
       let d = dockers.get(name);
       if (!d) {
@@ -226,7 +226,7 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
       if (!sshOf(name)) return pools.get(target);
       let via = forwards.get(name);
       if (!via) {
-        via = async (address, port) => asSocketLike(await sshOf(name)!.forwardOut(address, port));
+        via = (address, port) => drivers.tcp(name, address, port);
         forwards.set(name, via);
       }
       return pools.get(target, via);
@@ -242,4 +242,5 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
       await pools.close();
     },
   };
+  return drivers;
 }
