@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadSpecs } from './spec/load.ts';
-import { SecretSource } from './spec/secrets.ts';
+import { installationDigestKey, SecretSource } from './spec/secrets.ts';
 import type { SpecSnapshot } from './spec/model.ts';
 import { createDrivers, type Drivers, type SshOptions } from './drivers/index.ts';
 import type { MailCatcherRoute } from './odoo/catcher-route.ts';
@@ -87,12 +87,12 @@ export function createPulser(opts: PulserOptions): Pulser {
   const secretValues = new Set<string>();
   const secretsOf = () => secretValues;
   const log = createLogger({ secrets: secretsOf, level: opts.logLevel, json: opts.logJson, write: opts.logWrite });
-  const secrets = new SecretSource({ file: opts.secretsFile, root });
+  const stateDir = opts.stateDir ?? path.join(stateHome, '.pulser');
+  const secrets = new SecretSource({ file: opts.secretsFile, root, digestKey: installationDigestKey(stateDir) });
   const metrics = new Metrics({ processMetrics: opts.processMetrics });
   let gitops: GitOps | null = null;
   const evidence =
     opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(stateHome, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
-  const stateDir = opts.stateDir ?? path.join(stateHome, '.pulser');
   const inventory = new Inventory(stateDir);
   let catcher: MailCatcher | null = null;
   // The route the mail reconciler writes into Odoo: every password it hands out is masked in logs.
@@ -125,7 +125,7 @@ export function createPulser(opts: PulserOptions): Pulser {
         timeoutMs: opts.dockerTimeoutMs,
         ssh: opts.ssh,
         secret: async (name) => {
-          const v = await secrets.get(name);
+          const v = await secrets.forSpec(name);
           if (v !== undefined) secretValues.add(v);
           return v;
         },
@@ -189,7 +189,7 @@ export function createPulser(opts: PulserOptions): Pulser {
         return l?.ok ? l.desired.tier : undefined;
       },
       dockerTimeoutMs: opts.dockerTimeoutMs,
-      liveHosts: () => loop.current?.hosts ?? null,
+      tracked: () => loop.current ?? null,
     });
   }
   const intake = gitops?.routeDeps();

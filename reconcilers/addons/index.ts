@@ -5,12 +5,11 @@ import { randomBytes } from 'node:crypto';
 import type { ApplyResult, Change, ReconcileContext, Reconciler } from '../../src/core/reconciler.ts';
 import { asPulserError, PulserError } from '../../src/errors.ts';
 import { describeProbe } from '../../src/drivers/index.ts';
-import { checkout, checkoutHead, fetchMirror, listTree, mirrorDir, readAt, resolveRef } from '../../src/drivers/gitrepo.ts';
+import { checkout, checkoutHead, listTree, mirrorDir, readAt, resolveRef } from '../../src/drivers/gitrepo.ts';
 import { parseManifest } from '../../src/odoo/manifest.ts';
 import { parseOcaDependencies } from '../../src/odoo/catalogue.ts';
 import { envDb } from '../../src/odoo/db.ts';
 import { parseDuration } from '../../src/core/duration.ts';
-import type { DesiredEnv } from '../../src/spec/model.ts';
 import type { AddonRepo } from '../../src/spec/types.gen.ts';
 import { containerName, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME } from '../containers/design.ts';
 import { addonsRoot, repoCheckoutDir, repoName } from './layout.ts';
@@ -21,12 +20,13 @@ export { planAddons, type AddonsObserved } from './plan.ts';
 
 const ODOO_RUN_TIMEOUT_MS = 10 * 60_000;
 
-async function observeRepo(desired: DesiredEnv, r: AddonRepo): Promise<RepoObserved> {
+async function observeRepo(ctx: ReconcileContext, r: AddonRepo): Promise<RepoObserved> {
+  const { desired } = ctx;
   const name = repoName(r);
   const out: RepoObserved = { name, ref: r.ref, commit: null, checkedOut: null, modules: {}, ocaDependencies: [] };
   try {
     const mirror = mirrorDir(addonsRoot(desired), r.url);
-    await fetchMirror(mirror, r.url);
+    await ctx.drivers.fetchMirror(mirror, r.url);
     const commit = await resolveRef(mirror, r.ref, r.url);
     out.commit = commit;
     out.checkedOut = await checkoutHead(repoCheckoutDir(desired, r));
@@ -76,7 +76,7 @@ async function observeDb(ctx: ReconcileContext): Promise<Pick<AddonsObserved, 'd
 async function observe(ctx: ReconcileContext): Promise<AddonsObserved> {
   const spec = ctx.desired.spec.addons;
   if (!spec) return { declared: false, repos: [], db: null };
-  const [repos, db] = await Promise.all([Promise.all((spec.repos ?? []).map((r) => observeRepo(ctx.desired, r))), observeDb(ctx)]);
+  const [repos, db] = await Promise.all([Promise.all((spec.repos ?? []).map((r) => observeRepo(ctx, r))), observeDb(ctx)]);
   const observed: AddonsObserved = { declared: true, repos, ...db };
   observed.undeclared = undeclaredModules(ctx.desired, observed);
   return observed;

@@ -35,6 +35,12 @@ export interface OdooContainerDesign {
   environment: Record<string, string>;
   options: Record<string, string>;
   specHash: string;
+  /**
+   * The hash containers were labelled with before secrets counted by their keyed digest (real
+   * values in the hash input): a container labelled so is still in sync, so an upgrade of pulser
+   * restarts nothing. Known only where the values are (never in an untrusted plan).
+   */
+  legacySpecHash: string | null;
   shown: ShownSpec;
 }
 
@@ -52,16 +58,21 @@ function confValue(v: string | number | boolean): string {
   return String(v);
 }
 
-/** Digest that tells two secret values apart without revealing them. */
-function secretDigest(env: string, path: string, value: string): string {
-  return sha256Hex(`${env}\0${path}\0${value}`).slice(0, 12);
+/** Whether a container's labels say it was made from this design. */
+export function madeFrom(labels: Record<string, string>, d: OdooContainerDesign): boolean {
+  const h = labels[LABEL.specHash];
+  return h !== undefined && (h === d.specHash || (d.legacySpecHash !== null && h === d.legacySpecHash));
 }
 
 export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
   const { spec, masked } = desired;
   const secret = new Set(desired.secretPaths);
-  const show = (path: string, real: string, maskedText: string): string =>
-    secret.has(path) ? `${maskedText} #${secretDigest(desired.name, path, real)}` : real;
+  // The loader's keyed digest (SecretSource.digest); an inline password, in git anyway, by its sha256.
+  const digestOf = (path: string, real: string): string => desired.secretDigests[path] ?? sha256Hex(`${desired.name}\0${path}\0${real}`).slice(0, 12);
+  const show = (path: string, real: string, maskedText: string): string => (secret.has(path) ? `${maskedText} #${digestOf(path, real)}` : real);
+  // What the spec hash is taken of: a secret by its digest, so that the hash never carries a
+  // value and an untrusted plan (which holds references, not values) hashes the same.
+  const sealed = (path: string, real: string): string => (secret.has(path) ? `\0secret#${digestOf(path, real)}` : real);
 
   const options: Record<string, string> = {
     db_host: spec.database.host,
@@ -98,7 +109,7 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
   for (const k of Object.keys(options).sort()) {
     // The database password is never shown, even when written inline in the spec.
     const isSecret = k === 'db_password' || secret.has(optionPath[k] ?? '');
-    shownConfig[k] = isSecret ? `${optionMasked[k]} #${secretDigest(desired.name, optionPath[k] ?? k, options[k]!)}` : options[k]!;
+    shownConfig[k] = isSecret ? `${optionMasked[k]} #${digestOf(optionPath[k] ?? k, options[k]!)}` : options[k]!;
   }
 
   const environment: Record<string, string> = { ...spec.odoo.env };
@@ -113,19 +124,26 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     env: shownEnv,
     config: shownConfig,
   };
-  const specHash =
+  const hashOf = (command: string[] | null, env: Record<string, string>, opts: Record<string, string>): string =>
     'sha256:' +
     sha256Hex(
       canonicalJson({
         image: spec.odoo.image,
         port: spec.odoo.port,
         bind: spec.odoo.bind,
-        command: spec.odoo.command ?? null,
-        environment,
-        options,
+        command,
+        environment: env,
+        options: opts,
         ...(mounts.binds.length ? { binds: mounts.binds } : {}),
       }),
     );
+  const mapValues = (o: Record<string, string>, f: (k: string, v: string) => string) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(k, v)]));
+  const specHash = hashOf(
+    spec.odoo.command?.map((arg, i) => sealed(`odoo.command[${i}]`, arg)) ?? null,
+    mapValues(environment, (k, v) => sealed(`odoo.env.${k}`, v)),
+    mapValues(options, (k, v) => sealed(optionPath[k] ?? '', v)),
+  );
+  const legacySpecHash = desired.untrusted ? null : hashOf(spec.odoo.command ?? null, environment, options);
   return {
     env: desired.name,
     service: 'odoo',
@@ -138,6 +156,7 @@ export function designOdooContainer(desired: DesiredEnv): OdooContainerDesign {
     environment,
     options,
     specHash,
+    legacySpecHash,
     shown,
   };
 }

@@ -7,7 +7,7 @@ import { describeProbe, LABEL } from '../../src/drivers/index.ts';
 import { asPulserError, PulserError, type ErrorCode } from '../../src/errors.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
-import { containerName, designOdooContainer, parkedName, probationCreateOptions, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME, STEADY_RESTART_POLICY, type OdooContainerDesign } from './design.ts';
+import { containerName, designOdooContainer, madeFrom, parkedName, probationCreateOptions, renderOdooConf, ODOO_CONF_DIR, ODOO_CONF_NAME, STEADY_RESTART_POLICY, type OdooContainerDesign } from './design.ts';
 import { planContainers, RECONCILER, type ContainersObserved } from './plan.ts';
 
 export { planContainers, planOrphanContainers, type ContainersObserved } from './plan.ts';
@@ -50,8 +50,8 @@ async function observe(ctx: ReconcileContext): Promise<ContainersObserved> {
   // new container's health; a single container, the usual case, costs no design and no probe.
   let probe: ProbeResult | null = null;
   if (containers.length > 1) {
-    const { specHash } = designOdooContainer(desired);
-    if (containers.some((c) => c.labels[LABEL.specHash] === specHash && c.state === 'running')) probe = await probeOnce(ctx, desired);
+    const design = designOdooContainer(desired);
+    if (containers.some((c) => madeFrom(c.labels, design) && c.state === 'running')) probe = await probeOnce(ctx, desired);
   }
   return { host: desired.hostName, containers, nameHolder, probe };
 }

@@ -6,7 +6,7 @@ import type { ContainerSummary, ProbeResult } from '../../src/drivers/index.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
 import { PulserError } from '../../src/errors.ts';
 import { describeProbe } from '../../src/drivers/http.ts';
-import { designOdooContainer, shownSpecOf, ODOO_HTTP_PORT, type OdooContainerDesign, type ShownSpec } from './design.ts';
+import { designOdooContainer, madeFrom, shownSpecOf, ODOO_HTTP_PORT, type OdooContainerDesign, type ShownSpec } from './design.ts';
 
 export interface ContainersObserved {
   host: string;
@@ -100,7 +100,7 @@ export function planContainers(desired: DesiredEnv, observed: ContainersObserved
   }
 
   const mine = observed.containers;
-  const current = mine.filter((c) => c.labels[LABEL.specHash] === design.specHash);
+  const current = mine.filter((c) => madeFrom(c.labels, design));
   const running = current.find(isRunning);
   const others = mine.filter((c) => c !== running);
 
@@ -142,7 +142,7 @@ export function planContainers(desired: DesiredEnv, observed: ContainersObserved
     return { changes, findings };
   }
 
-  const previous = mine.find((c) => c.labels[LABEL.specHash] !== design.specHash && isRunning(c)) ?? mine.find((c) => c.labels[LABEL.specHash] !== design.specHash) ?? null;
+  const previous = mine.find((c) => !madeFrom(c.labels, design) && isRunning(c)) ?? mine.find((c) => !madeFrom(c.labels, design)) ?? null;
   const leftovers = mine.filter((c) => c !== previous).map((c) => c.id);
   const reason = previous ? `spec changed: ${previous.labels[LABEL.specHash]?.slice(0, 19) ?? 'unlabelled'} → ${design.specHash.slice(0, 19)}` : 'no Odoo container exists for this environment';
   changes.push(rollout(desired, design, previous, leftovers, reason));

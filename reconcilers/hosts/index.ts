@@ -17,23 +17,12 @@ export { parseMeminfo } from './facts.ts';
 export const DROPLET_POLL_MS = 1_000;
 export const DROPLET_READY_TIMEOUT_MS = 5 * 60_000;
 
-const clients = new WeakMap<Drivers, Map<string, DigitalOceanClient>>();
 const creating = new WeakMap<Drivers, Map<string, Promise<ApplyResult>>>();
 
 function perDrivers<T>(map: WeakMap<Drivers, Map<string, T>>, drivers: Drivers): Map<string, T> {
   let m = map.get(drivers);
   if (!m) map.set(drivers, (m = new Map()));
   return m;
-}
-
-function apiOf(drivers: Drivers, name: string, host: DigitalOceanHostSpec): DigitalOceanClient {
-  const m = perDrivers(clients, drivers);
-  let c = m.get(name);
-  if (!c) {
-    c = new DigitalOceanClient({ baseUrl: host.api, token: () => drivers.secret(host.token, `host ${name}: token`) });
-    m.set(name, c);
-  }
-  return c;
 }
 
 function view(d: Droplet): ObservedDroplet {
@@ -50,7 +39,7 @@ async function observe(ctx: ReconcileContext): Promise<HostsObserved> {
   const out: HostsObserved = { host: desired.hostName, kind: host.kind, droplets: [], facts: null };
   if (host.kind === 'digitalocean') {
     const spec = host as DigitalOceanHostSpec;
-    out.droplets = await findDroplets(apiOf(drivers, desired.hostName, spec), spec);
+    out.droplets = await findDroplets(drivers.digitalOcean(desired.hostName), spec);
     const d = out.droplets.length === 1 ? out.droplets[0]! : null;
     if (!d || d.status !== 'active' || !(spec.address ?? d.address)) {
       ctx.metrics?.recordHost(desired.hostName, false, null);
@@ -104,7 +93,7 @@ async function awaitReady(ctx: ReconcileContext, api: DigitalOceanClient, id: nu
 async function createDroplet(ctx: ReconcileContext): Promise<ApplyResult> {
   const { desired, drivers } = ctx;
   const spec = desired.host as DigitalOceanHostSpec;
-  const api = apiOf(drivers, desired.hostName, spec);
+  const api = drivers.digitalOcean(desired.hostName);
   // Another pass (or pulser before a restart) may have created it since this pass observed.
   const found = await findDroplets(api, spec);
   if (found.length > 1) throw new PulserError('PULSER_E_DROPLET_AMBIGUOUS', `droplets ${found.map((d) => d.id).join(', ')} are all named ${spec.droplet.name} and tagged ${OWNER_TAG}`);
@@ -143,7 +132,7 @@ export const hosts: Reconciler<HostsObserved> = {
         return p;
       }
       case 'await-droplet':
-        return awaitReady(ctx, apiOf(ctx.drivers, ctx.desired.hostName, ctx.desired.host as DigitalOceanHostSpec), Number(op.id));
+        return awaitReady(ctx, ctx.drivers.digitalOcean(ctx.desired.hostName), Number(op.id));
       default:
         throw new PulserError('PULSER_E_INTERNAL', `hosts: unknown operation ${String(op.kind)}`);
     }

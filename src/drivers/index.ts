@@ -13,6 +13,9 @@ import { DockerDriver, type DockerDriverOptions } from './docker.ts';
 import { probeHttp, type ProbeResult } from './http.ts';
 import { asSocketLike, SshConnection, type ExecOptions, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
 import { PgPools, type Db, type PgTarget, type TcpConnect } from './postgres.ts';
+import { DigitalOceanClient } from './digitalocean.ts';
+import { fetchMirror } from './gitrepo.ts';
+import { SecretSource } from '../spec/secrets.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
@@ -44,6 +47,10 @@ export interface Drivers {
   ssh(host: string): SshConnection | null;
   /** Resolves a `${secret:NAME}` field of hosts.yaml (an API token…). */
   secret(ref: string, what: string): Promise<string>;
+  /** The DigitalOcean API of a droplet host, with the API address and token of its declaration here. */
+  digitalOcean(host: string): DigitalOceanClient;
+  /** Brings pulser's bare mirror of an addon repository up to date (git fetch from `url`). */
+  fetchMirror(dir: string, url: string, timeoutMs?: number): Promise<void>;
   /** Where a droplet turned out to be: its address, once the DigitalOcean API reported it. */
   learnAddress(host: string, address: string): void;
   /** A database as pulser reaches it from this machine for that host (local hosts: plain TCP). */
@@ -82,7 +89,7 @@ export function remoteSocketPath(host: RemoteHostSpec): string {
 export async function resolveSecretRef(ref: string, secret: ((name: string) => Promise<string | undefined>) | undefined, what: string): Promise<string> {
   const piece = parseReferences(ref).pieces[0];
   if (!piece || piece.kind !== 'secret') throw new PulserError('PULSER_E_REF_SYNTAX', `${what}: expected \${secret:NAME}`);
-  const v = secret ? await secret(piece.arg) : process.env[piece.arg];
+  const v = await (secret ?? ((n: string) => new SecretSource().forSpec(n)))(piece.arg);
   if (v === undefined) throw new PulserError('PULSER_E_SECRET_MISSING', `${what}: \${secret:${piece.arg}} is not set`);
   return v;
 }
@@ -131,6 +138,7 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
   const learned = new Map<string, string>();
   const pools = new PgPools();
   const forwards = new Map<string, TcpConnect>();
+  const apis = new Map<string, DigitalOceanClient>();
   const hostOf = (name: string): Host => {
     const h = hosts.get(name);
     if (!h) throw new PulserError('PULSER_E_HOST_UNKNOWN', `host ${name} is not declared in environments/hosts.yaml`);
@@ -211,6 +219,17 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
     },
     ssh: (name) => sshOf(name),
     secret: (ref, what) => resolveSecretRef(ref, opts.secret, what),
+    digitalOcean(name) {
+      const h = hostOf(name);
+      if (h.kind !== 'digitalocean') throw new PulserError('PULSER_E_INTERNAL', `host ${name} is no digitalocean host`);
+      let c = apis.get(name);
+      if (!c) {
+        c = new DigitalOceanClient({ baseUrl: h.api, token: () => resolveSecretRef(h.token, opts.secret, `host ${name}: token`) });
+        apis.set(name, c);
+      }
+      return c;
+    },
+    fetchMirror: (dir, url, timeoutMs) => fetchMirror(dir, url, timeoutMs),
     learnAddress(name, address) {
       learned.set(name, address);
       const c = conns.get(name);

@@ -12,7 +12,8 @@ import { asPulserError } from '../errors.ts';
 import { Metrics } from '../metrics.ts';
 import { loadSpecs } from '../spec/load.ts';
 import type { SecretSource } from '../spec/secrets.ts';
-import type { Host } from '../spec/types.gen.ts';
+import type { SpecSnapshot } from '../spec/model.ts';
+import { trustBoundary, untrustedDrivers, withTrackedHost } from '../drivers/untrusted.ts';
 import { SHA, type GitOpsRepo } from './repo.ts';
 import type { GitSource } from './source.ts';
 import type { GitHubHookHandler } from './routes.ts';
@@ -37,29 +38,50 @@ export function pullRequestOf(payload: Record<string, unknown>): PullRequestEven
   return { number, headSha: pr.head.sha, headRef: pr.head.ref, baseSha: typeof pr.base?.sha === 'string' && SHA.test(pr.base.sha) ? pr.base.sha : '' };
 }
 
+const NOT_OBSERVED = 'PULSER_E_NOT_OBSERVED';
+
+/** What a record found wrong, without what the untrusted plan only declined to contact. */
+function realErrors(r: PassRecord): PassRecord['errors'] {
+  return r.errors.filter((e) => e.code !== NOT_OBSERVED);
+}
+
+/** `failed` only because something was not contacted reads as what it is. */
+function shownOutcome(r: PassRecord): string {
+  return r.outcome === 'failed' && realErrors(r).length === 0 && r.errors.length > 0 ? 'not observed' : (r.outcome ?? 'failed');
+}
+
 /** The plan comment: one section per environment, changes like `terraform plan`, masked. */
 export function renderPlanComment(recs: PassRecord[], headSha: string, secrets: Iterable<string>): string {
   const lines = [PLAN_MARKER, `### pulser plan for \`${headSha.slice(0, 12)}\``, ''];
   if (recs.length === 0) lines.push('No environments in this revision.');
   else {
     lines.push('| Environment | Result | Changes |', '|---|---|---|');
-    for (const r of recs) lines.push(`| \`${r.env}\` | ${r.outcome} | ${r.plan.changes.length} |`);
+    for (const r of recs) lines.push(`| \`${r.env}\` | ${shownOutcome(r)} | ${r.plan.changes.length} |`);
   }
   for (const r of recs) {
+    const errors = realErrors(r);
+    const unseen = r.errors.filter((e) => e.code === NOT_OBSERVED);
     if (r.plan.changes.length === 0 && r.errors.length === 0) continue;
-    lines.push('', `#### \`${r.env}\``, '', '```diff');
-    for (const c of r.plan.changes) {
-      const sign = c.action === 'create' ? '+' : c.action === 'delete' ? '-' : '!';
-      lines.push(`${sign} ${c.subject}: ${c.summary} (${c.action}, ${c.risk})`);
+    lines.push('', `#### \`${r.env}\``, '');
+    if (r.plan.changes.length > 0 || errors.length > 0) {
+      lines.push('```diff');
+      for (const c of r.plan.changes) {
+        const sign = c.action === 'create' ? '+' : c.action === 'delete' ? '-' : '!';
+        lines.push(`${sign} ${c.subject}: ${c.summary} (${c.action}, ${c.risk})`);
+      }
+      for (const e of errors) lines.push(`- ${e.code}: ${e.message.replace(/\n/g, ' ')}`);
+      lines.push('```');
     }
-    for (const e of r.errors) lines.push(`- ${e.code}: ${e.message.replace(/\n/g, ' ')}`);
-    lines.push('```');
+    if (unseen.length > 0) {
+      lines.push('', 'Not observed (a pull request reaches only what the tracked branch declares; the plan above assumes nothing is there):');
+      for (const m of new Set(unseen.map((e) => e.message.replace(/\n/g, ' ')))) lines.push(`- ${m}`);
+    }
   }
   return redactText(lines.join('\n') + '\n', secrets);
 }
 
 function planState(recs: PassRecord[]): { state: 'success' | 'failure'; description: string } {
-  const bad = recs.filter((r) => r.outcome === 'failed' || r.outcome === 'invalid');
+  const bad = recs.filter((r) => (r.outcome === 'failed' || r.outcome === 'invalid') && (realErrors(r).length > 0 || r.errors.length === 0));
   if (bad.length > 0) return { state: 'failure', description: `${bad.map((r) => r.env).join(', ')}: ${bad[0]!.errors[0]?.code ?? 'failed'}` };
   const changes = recs.reduce((n, r) => n + r.plan.changes.length, 0);
   return { state: 'success', description: changes === 0 ? 'no changes' : `${changes} change(s) in ${recs.filter((r) => r.plan.changes.length > 0).length} environment(s)` };
@@ -74,7 +96,8 @@ export interface GitHubIntakeDeps {
   /** secret values known to the daemon, masked in comments */
   knownSecrets: () => Iterable<string>;
   log: Logger;
-  liveHosts: () => Map<string, Host> | null;
+  /** the tracked branch's latest load: all that a pull request's plan may reach */
+  tracked: () => SpecSnapshot | null;
   dockerTimeoutMs?: number;
 }
 
@@ -142,12 +165,17 @@ export class GitHubIntake implements GitHubHookHandler {
     return out === null || out.split('\n').some((f) => WATCHED.test(f));
   }
 
-  /** Loads the revision and runs plan passes on a scratch engine: nothing reaches live status or evidence. */
+  /**
+   * Loads the revision untrusted (secrets stay references) and runs plan passes on a scratch
+   * engine whose drivers reach only what the tracked branch declares: anyone who can open a pull
+   * request writes its spec, hosts.yaml included. Nothing reaches live status or evidence.
+   */
   private async planRevision(dir: string, ev: PullRequestEvent): Promise<{ records: PassRecord[]; secrets: string[] }> {
-    const snap = await loadSpecs(dir, { secrets: this.deps.secrets });
-    // Anyone who can open a pull request writes its hosts.yaml: observe only the hosts the
-    // tracked branch declares, so a pull request cannot point pulser at a machine of its choice.
-    const drivers = createDrivers(this.deps.liveHosts() ?? new Map(), { timeoutMs: this.deps.dockerTimeoutMs });
+    const snap = await loadSpecs(dir, { secrets: this.deps.secrets, untrusted: true });
+    const tracked = this.deps.tracked();
+    const boundary = trustBoundary(tracked, snap);
+    const inner = createDrivers(tracked?.hosts ?? new Map(), { timeoutMs: this.deps.dockerTimeoutMs, secret: (n) => this.deps.secrets.forSpec(n) });
+    const drivers = untrustedDrivers(inner, boundary);
     const secrets = () => [...this.deps.knownSecrets(), ...snap.secretValues];
     const records: PassRecord[] = [];
     try {
@@ -161,7 +189,8 @@ export class GitHubIntake implements GitHubHookHandler {
         commit: async () => ev.headSha,
       });
       for (const load of [...snap.envs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-        records.push(await engine.runPass(load, { mode: 'plan', trigger: `pull request #${ev.number}`, fresh: true }));
+        const pinned = load.ok ? { ...load, desired: withTrackedHost(load.desired, tracked, boundary) } : load;
+        records.push(await engine.runPass(pinned, { mode: 'plan', trigger: `pull request #${ev.number}`, fresh: true }));
       }
       return { records, secrets: secrets() };
     } finally {

@@ -5,7 +5,7 @@ import type { Logger } from '../core/log.ts';
 import type { Reconciler } from '../core/reconciler.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SecretSource } from '../spec/secrets.ts';
-import type { Host } from '../spec/types.gen.ts';
+import type { SpecSnapshot } from '../spec/model.ts';
 import { GitHubClient } from '../drivers/github.ts';
 import { PulserError } from '../errors.ts';
 import { GitOpsRepo, type SyncResult } from './repo.ts';
@@ -47,8 +47,8 @@ export interface GitOpsDeps {
   /** a new commit is in the working tree */
   onCommit: (r: SyncResult, trigger: string) => void;
   tierOf: (env: string) => string | undefined;
-  /** hosts declared on the tracked branch: the only ones a pull request plan may reach */
-  liveHosts: () => Map<string, Host> | null;
+  /** the tracked branch's latest load: all that a pull request plan may reach */
+  tracked: () => SpecSnapshot | null;
   dockerTimeoutMs?: number;
 }
 
@@ -91,7 +91,7 @@ export class GitOps {
         secrets: this.deps.secrets,
         knownSecrets: this.deps.knownSecrets,
         log: this.deps.log,
-        liveHosts: this.deps.liveHosts,
+        tracked: this.deps.tracked,
         dockerTimeoutMs: this.deps.dockerTimeoutMs,
       });
     }

@@ -12,7 +12,7 @@ import { tryParseDuration } from '../core/duration.ts';
 import { kvKeyProblem, printable, readKv } from './kv.ts';
 import { mailPolicyProblem } from '../odoo/mail-policy.ts';
 import type { DesiredEnv, EnvLoad, EnvironmentSpec, SpecSnapshot } from './model.ts';
-import { SecretSource, isValidSecretName } from './secrets.ts';
+import { SecretSource, isReservedSecretName, isValidSecretName } from './secrets.ts';
 import type { Environment, Host, HostsFile } from './types.gen.ts';
 
 export const ENV_DIR = 'environments';
@@ -475,6 +475,8 @@ export class Resolver {
   constructor(
     readonly root: string,
     readonly secrets: SecretSource,
+    /** a pull request's spec: secrets become their `${secret:NAME}` text, never their values */
+    readonly untrusted = false,
   ) {}
 
   readKv(key: string): Promise<string> {
@@ -490,7 +492,7 @@ export class Resolver {
   getSecret(name: string): Promise<string | undefined> {
     let p = this.secret.get(name);
     if (!p) {
-      p = this.secrets.get(name);
+      p = this.secrets.forSpec(name);
       p.catch(() => undefined);
       this.secret.set(name, p);
     }
@@ -504,6 +506,8 @@ interface ResolvedSite {
   typed?: number | boolean;
   /** Set when a secret went into the value: what to show instead. */
   template?: string;
+  /** Set with `template`: the keyed digest of the real value (which an untrusted load never holds). */
+  digest?: string;
 }
 
 function typedKvValue(v: string): number | boolean | undefined {
@@ -515,17 +519,21 @@ function typedKvValue(v: string): number | boolean | undefined {
   return undefined;
 }
 
-async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvRefs: Record<string, string>, used: Set<string>): Promise<ResolvedSite | null> {
+async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvRefs: Record<string, string>, used: Set<string>, env: string): Promise<ResolvedSite | null> {
   const { pieces, problems } = parseReferences(site.raw);
   const at = dottedOf(site.segs);
   const fail = (code: ErrorCode, start: number, message: string) => src.error(code, src.at(src.offsetIn(site.node, start)), `${at}: ${message}`);
   for (const p of problems) fail('PULSER_E_REF_SYNTAX', p.start, p.message);
   let ok = problems.length === 0;
   let value = '';
+  // The value as it really is: what the digest is taken of. Differs from `value` only in an
+  // untrusted load, where `value` keeps each secret's reference text.
+  let real = '';
   let secret = false;
   for (const piece of pieces) {
     if (piece.kind === 'text') {
       value += piece.text;
+      real += piece.text;
       continue;
     }
     const raw = show(piece.raw);
@@ -540,6 +548,7 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
         const v = await res.readKv(piece.arg);
         kvRefs[piece.arg] = v;
         value += v;
+        real += v;
       } catch (err) {
         const e = err instanceof PulserError ? err : new PulserError('PULSER_E_KV_VALUE_INVALID', String(err));
         const problem = typeof e.details?.problem === 'string' ? e.details.problem : e.message;
@@ -552,8 +561,20 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
         ok = false;
         continue;
       }
+      if (isReservedSecretName(piece.arg)) {
+        fail('PULSER_E_SECRET_RESERVED', piece.start, `${raw} names one of pulser's own credentials (the PULSER_… namespace), which a spec can never read: use another name`);
+        ok = false;
+        continue;
+      }
       try {
         const v = await res.getSecret(piece.arg);
+        secret = true;
+        if (res.untrusted) {
+          // Planned as its reference; an unset secret is no error in a plan nobody applies.
+          value += piece.raw;
+          real += v === undefined ? `\0unset:${piece.arg}` : v;
+          continue;
+        }
         if (v === undefined) {
           fail('PULSER_E_SECRET_MISSING', piece.start, `${raw} is not set in ${res.secrets.describe()}`);
           ok = false;
@@ -561,8 +582,8 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
         }
         res.secretValues.add(v);
         used.add(v);
-        secret = true;
         value += v;
+        real += v;
       } catch (err) {
         const message = err instanceof PulserError ? err.message : String(err);
         fail('PULSER_E_SECRETS_FILE', piece.start, `${raw}: ${message}`);
@@ -572,7 +593,10 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
   }
   if (!ok) return null;
   const out: ResolvedSite = { value };
-  if (secret) out.template = site.raw;
+  if (secret) {
+    out.template = site.raw;
+    out.digest = res.secrets.digest(`${env}\0${at}`, real);
+  }
   else if (pieces.length === 1 && pieces[0].kind === 'kv') out.typed = typedKvValue(value);
   return out;
 }
@@ -596,9 +620,19 @@ export async function loadHosts(root: string): Promise<HostsLoad> {
   }
   const src = new SourceFile(HOSTS_FILE, text);
   if (!src.parse()) return { hosts: new Map(), errors: sortErrors(src.errors) };
-  const data = src.toData([]);
+  const sites: StringSite[] = [];
+  const data = src.toData(sites);
   const { hosts: validate } = await getValidators();
   if (!validate(data)) mapAjvErrors(src, validate.errors ?? [], data, new Set());
+  // An API token or SSH key of a host is resolved when pulser connects: a name of pulser's own
+  // credentials is refused now, where the file and line can be named.
+  for (const site of sites) {
+    for (const piece of parseReferences(site.raw).pieces) {
+      if (piece.kind === 'secret' && isReservedSecretName(piece.arg)) {
+        src.error('PULSER_E_SECRET_RESERVED', src.at(src.offsetIn(site.node, piece.start)), `${dottedOf(site.segs)}: ${show(piece.raw)} names one of pulser's own credentials (the PULSER_… namespace), which a spec can never read: use another name`);
+      }
+    }
+  }
   if (src.errors.length > 0) return { hosts: new Map(), errors: sortErrors(src.errors) };
   const file = data as HostsFile;
   for (const h of Object.values(file.hosts)) if (h.kind === 'local') h.addons_dir ??= path.join(root, '.pulser', 'addons');
@@ -698,8 +732,8 @@ export async function loadEnvironmentFile(
   const kvRefs: Record<string, string> = {};
   const refFailed = new Set<string>();
   const typedAt = new Map<string, number | boolean>();
-  const secretAt = new Map<string, { segs: Segment[]; template: string }>();
-  const resolved = await Promise.all(sites.map((s) => resolveSite(src, s, res, kvRefs, used)));
+  const secretAt = new Map<string, { segs: Segment[]; template: string; digest: string }>();
+  const resolved = await Promise.all(sites.map((s) => resolveSite(src, s, res, kvRefs, used, name)));
   sites.forEach((site, i) => {
     const r = resolved[i];
     const ptr = pointerOf(site.segs);
@@ -709,7 +743,7 @@ export async function loadEnvironmentFile(
     }
     setAt(base, site.segs, r.value);
     if (r.typed !== undefined) typedAt.set(ptr, r.typed);
-    if (r.template !== undefined) secretAt.set(ptr, { segs: site.segs, template: r.template });
+    if (r.template !== undefined) secretAt.set(ptr, { segs: site.segs, template: r.template, digest: r.digest! });
   });
 
   ensureSections(base);
@@ -733,7 +767,8 @@ export async function loadEnvironmentFile(
       valid = validate(data);
     }
   }
-  if (!valid) mapAjvErrors(src, validate.errors ?? [], data, refFailed);
+  // An untrusted load holds a secret's reference instead of its value: the schema cannot judge it.
+  if (!valid) mapAjvErrors(src, validate.errors ?? [], data, res.untrusted ? new Set([...refFailed, ...secretAt.keys()]) : refFailed);
 
   const obj = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
   if (typeof obj.name === 'string' && obj.name !== name && !refFailed.has('/name')) {
@@ -781,9 +816,11 @@ export async function loadEnvironmentFile(
   const spec = data as EnvironmentSpec;
   const masked = structuredClone(spec);
   const secretPaths: string[] = [];
-  for (const { segs, template } of secretAt.values()) {
+  const secretDigests: Record<string, string> = {};
+  for (const { segs, template, digest } of secretAt.values()) {
     setAt(masked, segs, template);
     secretPaths.push(dottedOf(segs));
+    secretDigests[dottedOf(segs)] = digest;
   }
   secretPaths.sort();
   const desired: DesiredEnv = {
@@ -795,7 +832,11 @@ export async function loadEnvironmentFile(
     spec,
     masked,
     secretPaths,
-    specHash: specHashOf(spec),
+    secretDigests,
+    // Secrets count by their keyed digest: the hash tells a changed secret, and is the same for an
+    // untrusted load of the same spec, which never holds the values.
+    specHash: specHashOf({ spec: masked, secrets: secretDigests }),
+    untrusted: res.untrusted,
     kvRefs: Object.fromEntries(Object.entries(kvRefs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
   return { result: { name, file: rel, ok: true, desired }, secretValues: fileSecrets(), locate };
@@ -840,11 +881,13 @@ export interface LoadSpecsOptions {
   secrets?: SecretSource;
   /** Report only these environments (all are still loaded so that conflicts with the others are found). */
   only?: string[];
+  /** A spec nobody reviewed yet (a pull request): secrets stay references, see Resolver. */
+  untrusted?: boolean;
 }
 
 export async function loadSpecs(root: string, opts: LoadSpecsOptions = {}): Promise<SpecSnapshot> {
   const secrets = (opts.secrets ?? new SecretSource({ root })).forRoot(root);
-  const resolver = new Resolver(root, secrets);
+  const resolver = new Resolver(root, secrets, opts.untrusted === true);
   const hostsLoad = await loadHosts(root);
   const hostsCtx: HostsContext = { hosts: hostsLoad.hosts };
   if (hostsLoad.errors.length > 0) hostsCtx.problem = `${HOSTS_FILE} is missing or invalid`;

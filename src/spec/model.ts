@@ -29,8 +29,12 @@ export interface DesiredEnv {
   masked: EnvironmentSpec;
   /** Dotted paths (e.g. `odoo.env.SMTP_PASSWORD`) of values that contain a secret. */
   secretPaths: string[];
-  /** sha256 of the resolved spec: changes when anything desired changes, secrets included. */
+  /** Keyed digest of each value of `secretPaths` (SecretSource.digest): shows a change, never the value. */
+  secretDigests: Record<string, string>;
+  /** sha256 of the spec with secrets as digests: changes when anything desired changes, secrets included. */
   specHash: string;
+  /** Loaded from a spec nobody reviewed (a pull request): `spec` holds secret references, not values. */
+  untrusted: boolean;
   /** kv keys the spec referenced, with the values read (kv values are not secret). */
   kvRefs: Record<string, string>;
 }
