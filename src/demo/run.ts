@@ -31,4 +31,6 @@ export async function prepareDemo(_root: string, say: (line: string) => void): P
   const built = await ensureDemoImages(docker, { onProgress: say });
   say(built.length ? `built demo images: ${built.join(', ')}` : 'demo images present');
   for (const [k, v] of Object.entries(DEMO_SECRETS)) process.env[k] ??= v;
+  // The demo's specs read these two from the process environment: declare their prefix.
+  process.env.PULSER_SECRETS_ENV_PREFIX ??= 'DEMO_';
 }

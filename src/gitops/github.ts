@@ -73,7 +73,7 @@ export function renderPlanComment(recs: PassRecord[], headSha: string, secrets: 
       lines.push('```');
     }
     if (unseen.length > 0) {
-      lines.push('', 'Not observed (a pull request reaches only what the tracked branch declares; the plan above assumes nothing is there):');
+      lines.push('', 'Not observed (the plan of a pull request reaches only what the tracked branch declares):');
       for (const m of new Set(unseen.map((e) => e.message.replace(/\n/g, ' ')))) lines.push(`- ${m}`);
     }
   }

@@ -1,7 +1,7 @@
 /* Generated from schema/*.schema.json by `npm run gen:types`. Do not edit by hand. */
 
 /**
- * The desired state of one Odoo environment. One file per environment: `environments/<name>.yaml`. Keys starting with `x-` are free-form and ignored. Any string may contain `${kv:KEY}` (the trimmed content of `ops/kv/KEY.txt`) and `${secret:NAME}` (from the process environment or the secrets file; never shown in plans, evidence, logs or metrics).
+ * The desired state of one Odoo environment. One file per environment: `environments/<name>.yaml`. Keys starting with `x-` are free-form and ignored. Any string may contain `${kv:KEY}` (the trimmed content of `ops/kv/KEY.txt`) and `${secret:NAME}` (from the secrets file or a process variable with a prefix declared in `PULSER_SECRETS_ENV_PREFIX`; names starting with `PULSER_` are refused; never shown in plans, evidence, logs or metrics).
  */
 export interface Environment {
   /**

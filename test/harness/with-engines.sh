@@ -38,6 +38,8 @@ if ! bash "$here/engines.sh" up 9>&-; then
 fi
 # shellcheck source=/dev/null
 . "$ROOT/env.sh"
+# The suite's specs read their secrets from TEST_… variables, as a deployment declares its own.
+export PULSER_SECRETS_ENV_PREFIX=${PULSER_SECRETS_ENV_PREFIX-TEST_}
 
 "$@" 9>&-
 rc=$?

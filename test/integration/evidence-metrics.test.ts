@@ -8,12 +8,12 @@ import { World, suffix } from '../helpers/world.ts';
 
 const CANARY = `canary-${suffix()}-Sup3rS3cret`;
 const CANARY2 = `canary2-${suffix()}-Rotated`;
-process.env.PULSER_CANARY = CANARY;
+process.env.TEST_CANARY = CANARY;
 
 const w = await World.create();
 t.teardown(() => w.cleanup());
 const name = `ev-${suffix()}`;
-await w.env(name, { env: { SMTP_PASSWORD: '${secret:PULSER_CANARY}', PLAIN: 'visible-value' } });
+await w.env(name, { env: { SMTP_PASSWORD: '${secret:TEST_CANARY}', PLAIN: 'visible-value' } });
 const p = w.start();
 
 async function walk(dir: string): Promise<string[]> {
@@ -27,7 +27,7 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 const [first] = await w.pass(name);
-process.env.PULSER_CANARY = CANARY2;
+process.env.TEST_CANARY = CANARY2;
 const [rotated] = await w.pass(name);
 
 t.test('the pack of a create pass, field by field', async (t) => {
@@ -36,7 +36,7 @@ t.test('the pack of a create pass, field by field', async (t) => {
 
   const desired = parseYaml(await readFile(path.join(dir, 'desired.yaml'), 'utf8'));
   t.equal(desired.name, name);
-  t.equal(desired.odoo.env.SMTP_PASSWORD, '${secret:PULSER_CANARY}', 'secret shown as its reference');
+  t.equal(desired.odoo.env.SMTP_PASSWORD, '${secret:TEST_CANARY}', 'secret shown as its reference');
   t.equal(desired.odoo.env.PLAIN, 'visible-value');
   t.equal(desired.database.password, '${secret:TEST_DB_PASSWORD}');
   t.equal(desired.odoo.image, 'pulser-demo/odoo:17.0.1', 'kv resolved');

@@ -103,12 +103,12 @@ t.test('a digitalocean host: one droplet created for two environments, then reac
   // The droplet the stand-in hands out is h2: a real machine with sshd and dockerd.
   const h2 = hosts.get('h2');
   api.nextAddress = h2.address;
-  process.env.PULSER_TEST_DO_TOKEN = api.token;
+  process.env.TEST_DO_TOKEN = api.token;
   const doYaml = [
     '  do1:',
     '    kind: digitalocean',
     `    api: ${api.url}`,
-    '    token: ${secret:PULSER_TEST_DO_TOKEN}',
+    '    token: ${secret:TEST_DO_TOKEN}',
     '    droplet: { name: odoo-test-1, size: s-1vcpu-1gb, region: sgp1, image: debian-12-x64, tags: [env-test] }',
     '    user: root',
     `    key: \${secret:${KEY_SECRET}}`,
