@@ -12,6 +12,12 @@ import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
 import { VERSION } from '../metrics.ts';
 import { EvidenceStore } from '../evidence/index.ts';
+import { createLogger } from '../core/log.ts';
+import { loadSpecs } from '../spec/load.ts';
+import { installationDigestKey, SecretSource } from '../spec/secrets.ts';
+import { specCommit } from '../drivers/git.ts';
+import { planUntrusted } from '../gitops/untrusted-plan.ts';
+import { reconcilers } from '../../reconcilers/index.ts';
 import { GITOPS_CLI_OPTIONS, GITOPS_USAGE, cmdKv, gitopsFrom, type GitOpsFlags } from './gitops.ts';
 import { BACKUP_USAGE, runBackupCommand } from './backups.ts';
 
@@ -23,7 +29,8 @@ Usage: pulser <command> [options]
 
 Commands:
   validate                 check every spec in environments/ (and ops/kv references)
-  plan [env]               show what would change (--detailed-exitcode: exit 3 when drift)
+  plan [env]               show what would change (--detailed-exitcode: exit 3 when drift;
+                           --untrusted: plan a checkout nobody reviewed, as a pull request is)
   apply [env]              apply the plan now, also for sync.auto=false or stalled environments
   reconcile --once         one pass over every environment, then exit
   reconcile --watch        run continuously: file watch, intervals, HTTP server (default)
@@ -47,6 +54,9 @@ Options:
   --json                   machine-readable output
   --to ENV                 restore: the environment restored into
   --force-production       restore: allow restoring over a production environment
+  --untrusted              plan: secrets stay references, and only what --trusted-dir declares
+                           is contacted (without it, nothing is)
+  --trusted-dir DIR        plan --untrusted: a checkout of the tracked branch, loaded with its secrets
   --log-level LEVEL        debug | info | warn | error (default: info; warn for validate, plan, status)
   -h, --help               this help
 `;
@@ -68,6 +78,8 @@ interface Flags extends GitOpsFlags {
   help: boolean;
   to?: string;
   'force-production': boolean;
+  untrusted: boolean;
+  'trusted-dir'?: string;
 }
 
 function parse(argv: string[]): { command: string; args: string[]; flags: Flags } {
@@ -95,6 +107,8 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         ...GITOPS_CLI_OPTIONS,
         to: { type: 'string' },
         'force-production': { type: 'boolean', default: false },
+        untrusted: { type: 'boolean', default: false },
+        'trusted-dir': { type: 'string' },
       },
     });
   } catch (err) {
@@ -205,8 +219,40 @@ async function cmdValidate(flags: Flags, io: Io): Promise<number> {
   return ok ? EXIT.ok : EXIT.failure;
 }
 
+/** `pulser plan --untrusted`: what CI on a fork runs; see src/gitops/untrusted-plan.ts. */
+async function cmdPlanUntrusted(args: string[], flags: Flags, io: Io): Promise<number> {
+  const root = path.resolve(flags.dir);
+  const trustedDir = flags['trusted-dir'] === undefined ? null : path.resolve(flags['trusted-dir']);
+  // Digests match the live containers' only with the installation's key, kept beside the tracked checkout.
+  const base = new SecretSource({ file: flags['secrets-file'] });
+  const secrets = trustedDir ? base.withDigestKey(installationDigestKey(path.join(trustedDir, '.pulser'))) : base;
+  const tracked = trustedDir ? await loadSpecs(trustedDir, { secrets }) : null;
+  const progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY));
+  const log = createLogger({ secrets: () => tracked?.secretValues ?? [], level: (flags['log-level'] ?? 'warn') as Level, write: (line) => progress.log(line) });
+  const { records } = await planUntrusted(root, {
+    tracked,
+    secrets,
+    reconcilers,
+    log,
+    knownSecrets: () => tracked?.secretValues ?? [],
+    trigger: 'cli plan --untrusted',
+    commit: await specCommit(root),
+    only: args[0] === undefined ? undefined : [args[0]],
+  });
+  if (flags.json) io.out(JSON.stringify(records.map(planJson), null, 2));
+  else io.out(records.map((r) => renderPlan(r, io.isTTY)).join('\n\n'));
+  // Declining to contact something is what --untrusted asks for, not a failure.
+  const failed = records.some((r) => (r.outcome === 'failed' || r.outcome === 'invalid') && (r.errors.length === 0 || r.errors.some((e) => e.code !== 'PULSER_E_NOT_OBSERVED')));
+  if (failed) return EXIT.failure;
+  if (flags['detailed-exitcode'] && records.some((r) => r.plan.changes.length > 0)) return EXIT.drift;
+  return EXIT.ok;
+}
+
 async function cmdPlanOrApply(mode: 'plan' | 'apply', args: string[], flags: Flags, io: Io): Promise<number> {
   if (args.length > 1) throw new PulserError('PULSER_E_USAGE', `${mode} takes at most one environment`);
+  if (flags.untrusted && mode !== 'plan') throw new PulserError('PULSER_E_USAGE', '--untrusted is an option of plan only: an untrusted spec is never applied');
+  if (flags['trusted-dir'] !== undefined && !flags.untrusted) throw new PulserError('PULSER_E_USAGE', '--trusted-dir goes with plan --untrusted');
+  if (flags.untrusted) return cmdPlanUntrusted(args, flags, io);
   const p = makePulser(flags, io, mode === 'apply');
   try {
     if (mode === 'apply') await p.recoverInterrupted();

@@ -1,23 +1,19 @@
 // What GitHub hears from pulser and what pulser hears from GitHub: a push of the tracked branch
 // is a hint to fetch now; a pull request gets the plan of its head as one comment (updated on
 // every push) and a `pulser/plan` status; every apply becomes a deployment with statuses.
-import { Engine } from '../core/engine.ts';
 import type { Reconciler } from '../core/reconciler.ts';
 import type { PassRecord } from '../core/record.ts';
 import type { Logger } from '../core/log.ts';
 import { redactText } from '../core/redact.ts';
-import { createDrivers } from '../drivers/index.ts';
 import type { GitHubClient } from '../drivers/github.ts';
 import { asPulserError } from '../errors.ts';
-import { Metrics } from '../metrics.ts';
-import { loadSpecs } from '../spec/load.ts';
 import type { SecretSource } from '../spec/secrets.ts';
 import type { SpecSnapshot } from '../spec/model.ts';
-import { trustBoundary, untrustedDrivers, withTrackedHost } from '../drivers/untrusted.ts';
 import { SHA, type GitOpsRepo } from './repo.ts';
 import type { GitSource } from './source.ts';
 import type { GitHubHookHandler } from './routes.ts';
 import { git } from '../drivers/git.ts';
+import { planUntrusted } from './untrusted-plan.ts';
 
 export const PLAN_MARKER = '<!-- pulser:plan -->';
 export const PLAN_CONTEXT = 'pulser/plan';
@@ -165,37 +161,18 @@ export class GitHubIntake implements GitHubHookHandler {
     return out === null || out.split('\n').some((f) => WATCHED.test(f));
   }
 
-  /**
-   * Loads the revision untrusted (secrets stay references) and runs plan passes on a scratch
-   * engine whose drivers reach only what the tracked branch declares: anyone who can open a pull
-   * request writes its spec, hosts.yaml included. Nothing reaches live status or evidence.
-   */
-  private async planRevision(dir: string, ev: PullRequestEvent): Promise<{ records: PassRecord[]; secrets: string[] }> {
-    const snap = await loadSpecs(dir, { secrets: this.deps.secrets, untrusted: true });
-    const tracked = this.deps.tracked();
-    const boundary = trustBoundary(tracked, snap);
-    const inner = createDrivers(tracked?.hosts ?? new Map(), { timeoutMs: this.deps.dockerTimeoutMs, secret: (n) => this.deps.secrets.forSpec(n) });
-    const drivers = untrustedDrivers(inner, boundary);
-    const secrets = () => [...this.deps.knownSecrets(), ...snap.secretValues];
-    const records: PassRecord[] = [];
-    try {
-      const engine = new Engine({
-        reconcilers: this.deps.reconcilers,
-        drivers: () => drivers,
-        evidence: null,
-        metrics: new Metrics({ processMetrics: false }),
-        log: this.deps.log.child({ pr: String(ev.number) }),
-        secrets,
-        commit: async () => ev.headSha,
-      });
-      for (const load of [...snap.envs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-        const pinned = load.ok ? { ...load, desired: withTrackedHost(load.desired, tracked, boundary) } : load;
-        records.push(await engine.runPass(pinned, { mode: 'plan', trigger: `pull request #${ev.number}`, fresh: true }));
-      }
-      return { records, secrets: secrets() };
-    } finally {
-      await drivers.close();
-    }
+  /** Plans the revision as untrusted: see untrusted-plan.ts. */
+  private planRevision(dir: string, ev: PullRequestEvent): Promise<{ records: PassRecord[]; secrets: string[] }> {
+    return planUntrusted(dir, {
+      tracked: this.deps.tracked(),
+      secrets: this.deps.secrets,
+      reconcilers: this.deps.reconcilers,
+      log: this.deps.log.child({ pr: String(ev.number) }),
+      knownSecrets: this.deps.knownSecrets,
+      trigger: `pull request #${ev.number}`,
+      commit: ev.headSha,
+      dockerTimeoutMs: this.deps.dockerTimeoutMs,
+    });
   }
 }
 

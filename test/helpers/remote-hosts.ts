@@ -28,7 +28,7 @@ export interface RemoteHost {
 }
 
 /** Secret holding the client key of every test host. */
-export const KEY_SECRET = 'PULSER_TEST_SSH_KEY';
+export const KEY_SECRET = 'TEST_SSH_KEY';
 
 export class RemoteHosts {
   constructor(

@@ -16,7 +16,7 @@ import { metricNamesOf, sampleNamesOf } from '../helpers/promql.ts';
 
 const run = promisify(execFile);
 const HOOK_SECRET = 'hook-secret-' + suffix();
-process.env.ALERT_HOOK_SECRET = HOOK_SECRET;
+process.env.TEST_ALERT_HOOK_SECRET = HOOK_SECRET;
 
 interface Received {
   status: string;
@@ -68,7 +68,7 @@ t.test('a failing health endpoint fires in Prometheus and in pulser, notifies on
       '  probe_interval: 250ms',
       '  uptime_window: 1h',
       '  for: { down: 1s, uptime: 1s }',
-      `  webhook: { url: "http://127.0.0.1:${hookPort}/hook", secret: "\${secret:ALERT_HOOK_SECRET}", timeout: 2s, retries: 2 }`,
+      `  webhook: { url: "http://127.0.0.1:${hookPort}/hook", secret: "\${secret:TEST_ALERT_HOOK_SECRET}", timeout: 2s, retries: 2 }`,
     ].join('\n'),
   });
   const p = world.start({

@@ -13,7 +13,7 @@ const bin = path.join(repo, 'bin', 'pulser.js');
 
 async function pulser(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd: repo, timeout: 60_000, env: { ...process.env, HOOK_SECRET: 'render-hook-secret' } });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd: repo, timeout: 60_000, env: { ...process.env, TEST_HOOK_SECRET: 'render-hook-secret' } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -27,7 +27,7 @@ t.test('render alerts and dashboard', async (t) => {
   const root = t.testdir({
     environments: {
       'hosts.yaml': 'hosts:\n  local:\n    kind: local\n',
-      'shop.yaml': env('shop', 'alerts:\n  uptime_min: 0.995\n  webhook: { url: "https://hooks.example.com/x", secret: "${secret:HOOK_SECRET}" }\n'),
+      'shop.yaml': env('shop', 'alerts:\n  uptime_min: 0.995\n  webhook: { url: "https://hooks.example.com/x", secret: "${secret:TEST_HOOK_SECRET}" }\n'),
       'qa.yaml': env('qa'),
     },
     ops: { kv: {} },
