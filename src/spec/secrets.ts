@@ -16,6 +16,8 @@ export const SECRETS_ENV_PREFIX_ENV = 'PULSER_SECRETS_ENV_PREFIX';
 /** pulser's own namespace: never resolvable from a spec. */
 export const RESERVED_SECRET_PREFIX = 'PULSER_';
 const DIGEST_KEY_FILE = 'secret-digest.key';
+/** Digests of sources given no installation key agree within one process, and with no other. */
+const PROCESS_DIGEST_KEY = randomBytes(32);
 
 export function isReservedSecretName(name: string): boolean {
   return name.toUpperCase().startsWith(RESERVED_SECRET_PREFIX);
@@ -82,7 +84,7 @@ export interface SecretSourceOptions {
   envPrefixes?: string[];
   /** The pulser root: a secrets file inside it is refused. */
   root?: string;
-  /** Key of the secret digests (see installationDigestKey); a random one per source when absent. */
+  /** Key of the secret digests (see installationDigestKey); one random key per process when absent. */
   digestKey?: Buffer;
 }
 
@@ -138,7 +140,7 @@ export class SecretSource {
     const file = opts.file ?? this.env[SECRETS_FILE_ENV];
     this.file = file ? path.resolve(file) : undefined;
     this.root = opts.root;
-    this.digestKey = opts.digestKey ?? randomBytes(32);
+    this.digestKey = opts.digestKey ?? PROCESS_DIGEST_KEY;
   }
 
   /** The same source, guarded against a secrets file inside `root`. */

@@ -97,13 +97,16 @@ function environmentYaml(o: DesiredEnvOptions = {}): string {
 }
 
 /** A DesiredEnv loaded through loadSpecs from a spec written for these options; throws when it is invalid. */
+const GOLDEN_DIGEST_KEY = Buffer.alloc(32, 0x5e);
+
 export async function desiredEnv(t: Test, o: DesiredEnvOptions = {}): Promise<DesiredEnv> {
   const name = o.name ?? 'staging';
   const root = await freshRoot(t);
   await writeFile(path.join(root, 'environments', 'hosts.yaml'), HOSTS_YAML);
   await writeFile(path.join(root, 'environments', `${name}.yaml`), environmentYaml(o));
   for (const [k, v] of Object.entries(o.kv ?? {})) await writeFile(path.join(root, 'ops', 'kv', `${k}.txt`), v + '\n');
-  const secrets = new SecretSource({ env: { DB_PASSWORD: DEFAULT_DB_PASSWORD, ...o.secrets } });
+  // A fixed installation key: golden designs show the same digests in every run.
+  const secrets = new SecretSource({ env: { DB_PASSWORD: DEFAULT_DB_PASSWORD, ...o.secrets }, digestKey: GOLDEN_DIGEST_KEY });
   const snap = await loadSpecs(root, { secrets });
   const load = snap.envs.get(name);
   if (!load) throw new Error(`environment ${name} was not loaded`);
