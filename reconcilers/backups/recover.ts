@@ -214,7 +214,10 @@ async function readJournal(ctx: RecoverContext): Promise<Journal | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return JSON.parse(text) as Journal;
+  const j = JSON.parse(text) as Journal;
+  // Its names become SQL identifiers (quoted) and filestore folders removed with rm -rf: checked before any is used.
+  for (const name of [j.database, j.incoming, j.previous]) databaseName(String(name));
+  return j;
 }
 
 /** Finishes a restore a previous run left in its journal; null when there was none. */
