@@ -34,6 +34,11 @@ function commitId(commit: string): string {
   return commit;
 }
 
+/** `git fetch` of every branch and tag of `url` into the mirror `dir`; the URL is an operand. */
+export function mirrorFetchArgv(dir: string, url: string): string[] {
+  return ['-C', dir, 'fetch', '--quiet', '--prune', '--force', '--no-tags', '--end-of-options', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'];
+}
+
 /**
  * Brings the mirror of `url` up to date (branches and tags), creating it on first use. The URL
  * is checked first (PULSER_E_REPO_URL: git never runs) and git may use only its transport.
@@ -44,7 +49,7 @@ export async function fetchMirror(dir: string, url: string, policy: RepoUrlPolic
     await mkdir(dir, { recursive: true });
     await git(['init', '--quiet', '--bare', '--', dir]);
   }
-  await git(['-C', dir, 'fetch', '--quiet', '--prune', '--force', '--no-tags', '--end-of-options', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { timeoutMs, transports });
+  await git(mirrorFetchArgv(dir, url), { timeoutMs, transports });
 }
 
 /** The commit a branch, tag or commit id names in the mirror; PULSER_E_GIT_REF when none. */

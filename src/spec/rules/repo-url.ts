@@ -32,8 +32,8 @@ export function classifyRepoUrl(url: string, policy: RepoUrlPolicy): { form: Rep
   const no = (problem: string) => ({ problem });
   if (url === '') return no('is empty');
   if (CONTROL.test(url)) return no('contains a control character (newline, tab, NUL…)');
-  if (WHITESPACE.test(url)) return no('contains whitespace');
   if (url.startsWith('-')) return no('starts with "-": git would read it as an option');
+  if (WHITESPACE.test(url)) return no('contains whitespace');
   if (OPTION_LIKE.test(url)) return no('contains an option that makes git or ssh run a program (--upload-pack, ProxyCommand…)');
   if (TRANSPORT_HELPER.test(url)) return no('names a transport helper ("name::address"); only https, ssh and local paths are fetched');
 
