@@ -39,6 +39,7 @@ export const ERRORS = {
   PULSER_E_PASS_INTERRUPTED: { class: 'transient', reason: 'PassInterrupted', summary: 'A pass was cut short (pulser was killed). Reported on restart; the next pass finishes the work.' },
   PULSER_E_DRIFT_REMAINS: { class: 'waiting', reason: 'DriftRemains', summary: 'After applying, observing again still found differences. Requeued.' },
   PULSER_E_TIMEOUT: { class: 'transient', reason: 'Timeout', summary: 'A remote call did not answer within its timeout.' },
+  PULSER_E_ARGUMENT_UNSAFE: { class: 'terminal', reason: 'UnsafeArgument', summary: 'A value (database, module, ref, program name) would reach a command where the program reads it as an option (it starts with `-`) or as several words; refused before anything ran.' },
   // PostgreSQL
   PULSER_E_DB_UNREACHABLE: { class: 'transient', reason: 'DatabaseUnreachable', summary: 'The PostgreSQL server of the environment does not answer or dropped the connection. Retried with backoff.' },
   PULSER_E_DB_AUTH: { class: 'terminal', reason: 'DatabaseAuthFailed', summary: 'PostgreSQL refused the user or password the spec gives.' },
@@ -57,6 +58,7 @@ export const ERRORS = {
   PULSER_E_MAIL_NOT_FOUND: { class: 'terminal', reason: 'MailNotFound', summary: 'No caught message has this id (it may have been evicted by the retention limits).' },
   // Odoo: addon repositories, module install/upgrade, mail servers
   PULSER_E_GIT_REF: { class: 'terminal', reason: 'GitRefNotFound', summary: 'The `ref` of an addon repository is no branch, tag or commit of that repository.' },
+  PULSER_E_REPO_URL: { class: 'terminal', reason: 'RepoUrlRefused', summary: 'An addon repository URL is not one pulser fetches: only `https://`, `ssh://` and `user@host:path` (plus `file://` and absolute paths with `addons.allow_local_repos`); never a leading `-`, a transport helper (`ext::…`), whitespace or a control character. Refused when the spec is loaded (file:line:col) and again before git runs.' },
   PULSER_E_ODOO_RUN_FAILED: { class: 'terminal', reason: 'OdooRunFailed', summary: 'An Odoo command (`-i`/`-u … --stop-after-init`) exited non-zero or left the module uninstalled; Odoo\'s error lines are in status and evidence. The serving container keeps serving.' },
   PULSER_E_MAIL_POLICY: { class: 'terminal', reason: 'MailPolicyViolation', summary: 'A non-production environment set to `mail.mode: deliver`, or production set to `catch`/`block` without `mail.override: true`.' },
   PULSER_E_MAIL_CATCHER_OFF: { class: 'waiting', reason: 'MailCatcherOff', summary: '`mail.mode: catch` but this pulser runs no mail catcher to route the mail to.' },

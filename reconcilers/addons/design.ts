@@ -4,6 +4,7 @@
 import type Docker from 'dockerode';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
+import { databaseName, moduleList } from '../../src/core/argv.ts';
 import { createOptions, designOdooContainer, type OdooContainerDesign } from '../containers/design.ts';
 import { ODOO_CONF_DIR, ODOO_CONF_NAME } from '../containers/design.ts';
 
@@ -12,9 +13,13 @@ export const CHECKSUM_KEY_PREFIX = 'pulser.addons.checksum.';
 
 export type OdooRunKind = 'install' | 'upgrade';
 
-/** `odoo -c CONF -d DB -i a,b --stop-after-init` (or `-u`), modules in dependency order. */
+/**
+ * `odoo -c CONF -d DB -i a,b --stop-after-init` (or `-u`), modules in dependency order. Odoo's
+ * option parser has no use for `--` here (these are values of -d and -i), so a database or
+ * module name that would read as an option, or a module name that would split the list, is refused.
+ */
 export function odooRunArgv(kind: OdooRunKind, database: string, modules: string[]): string[] {
-  return ['odoo', '-c', `${ODOO_CONF_DIR}/${ODOO_CONF_NAME}`, '-d', database, kind === 'install' ? '-i' : '-u', modules.join(','), '--stop-after-init'];
+  return ['odoo', '-c', `${ODOO_CONF_DIR}/${ODOO_CONF_NAME}`, '-d', databaseName(database), kind === 'install' ? '-i' : '-u', moduleList(modules), '--stop-after-init'];
 }
 
 export function runContainerName(env: string, kind: OdooRunKind, nonce: string): string {

@@ -6,7 +6,7 @@ import type { ApplyResult, Change, ReconcileContext, Reconciler } from '../../sr
 import { asPulserError, PulserError } from '../../src/errors.ts';
 import { describeProbe } from '../../src/drivers/index.ts';
 import { checkout, checkoutHead, listTree, mirrorDir, readAt, resolveRef } from '../../src/drivers/gitrepo.ts';
-import { parseManifest } from '../../src/odoo/manifest.ts';
+import { MODULE_NAME, parseManifest } from '../../src/odoo/manifest.ts';
 import { parseOcaDependencies } from '../../src/odoo/catalogue.ts';
 import { envDb } from '../../src/odoo/db.ts';
 import { parseDuration } from '../../src/core/duration.ts';
@@ -26,12 +26,13 @@ async function observeRepo(ctx: ReconcileContext, r: AddonRepo): Promise<RepoObs
   const out: RepoObserved = { name, ref: r.ref, commit: null, checkedOut: null, modules: {}, ocaDependencies: [] };
   try {
     const mirror = mirrorDir(addonsRoot(desired), r.url);
-    await ctx.drivers.fetchMirror(mirror, r.url);
+    await ctx.drivers.fetchMirror(mirror, r.url, { allowLocal: desired.spec.addons?.allow_local_repos === true });
     const commit = await resolveRef(mirror, r.ref, r.url);
     out.commit = commit;
     out.checkedOut = await checkoutHead(repoCheckoutDir(desired, r));
     const tree = await listTree(mirror, commit);
-    const folders = tree.filter((e) => e.type === 'tree');
+    // As in the addons scan of `pulser deps`: a folder whose name is no module name (`-x`, `a,b`) holds no module.
+    const folders = tree.filter((e) => e.type === 'tree' && MODULE_NAME.test(e.name));
     const manifests = await Promise.all(folders.map(async (f) => ({ f, text: (await readAt(mirror, commit, `${f.name}/__manifest__.py`)) ?? (await readAt(mirror, commit, `${f.name}/__openerp__.py`)) })));
     for (const { f, text } of manifests) {
       if (text === null) continue;

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import type { AddonRepo } from '../../src/spec/types.gen.ts';
+import { defaultRepoName } from '../../src/spec/rules/repo-url.ts';
 
 export const ADDONS_MOUNT_ROOT = '/mnt/pulser-addons';
 /** The official image's own extra-addons folder stays first in addons_path. */
@@ -10,9 +11,7 @@ export const IMAGE_ADDONS_PATH = '/mnt/extra-addons';
 const FALLBACK_ADDONS_DIR = '/var/lib/pulser/addons';
 
 export function repoName(r: AddonRepo): string {
-  if (r.name) return r.name;
-  const last = r.url.replace(/\/+$/, '').split(/[/:]/).pop() ?? 'repo';
-  return last.replace(/\.git$/, '') || 'repo';
+  return r.name ?? defaultRepoName(r.url);
 }
 
 export function addonsRoot(desired: DesiredEnv): string {

@@ -1,6 +1,7 @@
 // Commands as data for backups and restores: pg_dump/pg_restore argv, the SQL that describes a
 // database for the manifest, and backup ids. Nothing here runs anything.
 import type { PgTarget } from '../../src/drivers/postgres.ts';
+import { absolutePath, databaseName } from '../../src/core/argv.ts';
 
 export const PG_BIN = process.env.PULSER_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 export const FILESTORE_ROOT = '/var/lib/odoo/filestore';
@@ -50,17 +51,20 @@ export const DUMP_BUFFER_BYTES = 64 * 1024;
 /**
  * pg_dump in custom format to stdout, inside the snapshot the manifest's counts were taken in;
  * run through coreutils' stdbuf for a larger stdout buffer (the archive's bytes are unchanged).
+ * Every value is in the `--name=value` form, so none reads as another option; the database name
+ * is checked besides, since libpq reads one holding `=` as a connection string.
  */
 export function pgDumpArgv(at: Endpoint, database: string, snapshot?: string): string[] {
-  return ['stdbuf', `--output=${DUMP_BUFFER_BYTES}`, `${PG_BIN}/pg_dump`, '--format=custom', '--no-password', `--host=${at.host}`, `--port=${at.port}`, ...(snapshot ? [`--snapshot=${snapshot}`] : []), `--dbname=${database}`];
+  return ['stdbuf', `--output=${DUMP_BUFFER_BYTES}`, `${PG_BIN}/pg_dump`, '--format=custom', '--no-password', `--host=${at.host}`, `--port=${at.port}`, ...(snapshot ? [`--snapshot=${snapshot}`] : []), `--dbname=${databaseName(database)}`];
 }
 
 /**
  * pg_restore of a dump file into an existing, empty database. Objects are owned by the restoring
- * role (the target environment's), since the source's roles need not exist there.
+ * role (the target environment's), since the source's roles need not exist there. Values are in
+ * the `--name=value` form and the file is an absolute path, so nothing reads as another option.
  */
 export function pgRestoreArgv(at: Endpoint, database: string, file: string, jobs = 2): string[] {
-  return [`${PG_BIN}/pg_restore`, '--no-password', `--host=${at.host}`, `--port=${at.port}`, `--dbname=${database}`, '--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, file];
+  return [`${PG_BIN}/pg_restore`, '--no-password', `--host=${at.host}`, `--port=${at.port}`, `--dbname=${databaseName(database)}`, '--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, absolutePath(file, 'dump file')];
 }
 
 export function quoteIdent(name: string): string {

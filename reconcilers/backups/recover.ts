@@ -12,6 +12,7 @@ import type { DesiredEnv } from '../../src/spec/model.ts';
 import type { Drivers } from '../../src/drivers/index.ts';
 import type { TcpConnect } from '../../src/drivers/postgres.ts';
 import { asPulserError, PulserError } from '../../src/errors.ts';
+import { databaseName } from '../../src/core/argv.ts';
 import { writeFileAtomic } from '../../src/evidence/durable.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import { containerName } from '../containers/design.ts';
@@ -108,12 +109,12 @@ live="$1/$2"; from="$1/$3"; keep="$1/$4"
 [ -e "$from" ] || exit 0
 if [ -e "$live" ]; then
   if [ -e "$keep" ]; then echo "$keep already exists" >&2; exit 1; fi
-  mv "$live" "$keep"
+  mv -- "$live" "$keep"
 fi
-mv "$from" "$live"`;
+mv -- "$from" "$live"`;
 
 async function swapFolders(ctx: RecoverContext, live: string, from: string, keep: string): Promise<void> {
-  await exec(ctx, ['sh', '-c', SWAP_FOLDERS, 'swap-filestore', FILESTORE_ROOT, live, from, keep]);
+  await exec(ctx, ['sh', '-c', SWAP_FOLDERS, 'swap-filestore', FILESTORE_ROOT, databaseName(live), databaseName(from), databaseName(keep)]);
 }
 
 /**
@@ -165,7 +166,7 @@ async function waitHealthy(ctx: RecoverContext): Promise<boolean> {
 async function dropCopy(ctx: RecoverContext, j: Journal, database: string): Promise<void> {
   await adminDb(ctx).query(SQL.dropDatabase(database));
   // No container, no folder: a copy whose filestore could not be restored leaves none behind.
-  if (j.filestore && (await ctx.drivers.docker(ctx.desired.hostName).inspect(containerName(ctx.desired.name)))) await exec(ctx, ['rm', '-rf', `${FILESTORE_ROOT}/${database}`]);
+  if (j.filestore && (await ctx.drivers.docker(ctx.desired.hostName).inspect(containerName(ctx.desired.name)))) await exec(ctx, ['rm', '-rf', '--', `${FILESTORE_ROOT}/${databaseName(database)}`]);
 }
 
 /** Starts the Odoo container when a run was cut short while it was stopped: the folders are moved inside it. */
@@ -213,7 +214,10 @@ async function readJournal(ctx: RecoverContext): Promise<Journal | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return JSON.parse(text) as Journal;
+  const j = JSON.parse(text) as Journal;
+  // Its names become SQL identifiers (quoted) and filestore folders removed with rm -rf: checked before any is used.
+  for (const name of [j.database, j.incoming, j.previous]) databaseName(String(name));
+  return j;
 }
 
 /** Finishes a restore a previous run left in its journal; null when there was none. */
@@ -292,7 +296,7 @@ async function stageRestore(ctx: RecoverContext, entry: BackupEntry, files: Back
     await meteredRestore(ctx, j.incoming, () => restoreDatabase(ctx, entry, j.incoming, files.dump));
     await restoreFilestore(ctx, entry, j.incoming, files.filestore);
     // Both folders exist from here on, so swapping them back is the mirror of swapping them in.
-    if (j.filestore) await exec(ctx, ['mkdir', '-p', `${FILESTORE_ROOT}/${j.database}`]);
+    if (j.filestore) await exec(ctx, ['mkdir', '-p', '--', `${FILESTORE_ROOT}/${databaseName(j.database)}`]);
     await opts.prepare?.(j.incoming);
   } catch (err) {
     await finish(ctx, j, opts).catch(() => undefined);

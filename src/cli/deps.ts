@@ -12,6 +12,7 @@ import { MODULE_NAME } from '../odoo/manifest.ts';
 import { envDb } from '../odoo/db.ts';
 import { repoCheckoutDir, repoName } from '../../reconcilers/addons/layout.ts';
 import { odooRunArgv } from '../../reconcilers/addons/design.ts';
+import { databaseName } from '../core/argv.ts';
 import type { Io } from './main.ts';
 import { parseCommandArgs } from './args.ts';
 
@@ -65,6 +66,8 @@ export async function cmdDeps(args: string[], io: Io): Promise<number> {
   const bad = requested.find((m) => !MODULE_NAME.test(m));
   if (bad) throw new PulserError('PULSER_E_USAGE', `${JSON.stringify(bad)} is not a module name`);
   if (!flags.env && flags.addons.length === 0) throw new PulserError('PULSER_E_USAGE', `give --addons PATH (repeatable) or --env ENV\n${DEPS_USAGE}`);
+  // The printed command is meant to be pasted: no option may hide in its database name.
+  if (flags.database !== undefined) databaseName(flags.database);
 
   const root = path.resolve(flags.dir);
   const folders: AddonsFolder[] = flags.addons.map((p) => ({ path: p }));

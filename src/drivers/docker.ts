@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { PulserError } from '../errors.ts';
+import { program } from '../core/argv.ts';
 
 export const LABEL = {
   managedBy: 'io.pulser.managed-by',
@@ -247,7 +248,7 @@ export class DockerDriver {
     const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
     const container = this.client.getContainer(id);
     const exec = await this.call(`exec in ${id.slice(0, 12)}`, () =>
-      container.exec({ Cmd: ['timeout', '-s', 'KILL', String(seconds), ...argv], AttachStdout: true, AttachStderr: true, Tty: false }),
+      container.exec({ Cmd: ['timeout', '-s', 'KILL', String(seconds), ...program(argv)], AttachStdout: true, AttachStderr: true, Tty: false }),
     );
     const stream = await this.call(`start exec in ${id.slice(0, 12)}`, () => exec.start({ hijack: true, stdin: false }));
     const out: Buffer[] = [];

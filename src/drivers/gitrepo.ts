@@ -1,44 +1,20 @@
-// Addon repositories through the git CLI (argv only, every call with a timeout): a bare mirror per
-// URL that observation fetches into (pulser's own cache, never the checkouts Odoo uses), reads of
-// manifests and module trees at a commit without checking it out, and detached checkouts.
-import { execFile } from 'node:child_process';
+// Addon repositories through the git driver: a bare mirror per URL that observation fetches into
+// (pulser's own cache, never the checkouts Odoo uses), reads of manifests and module trees at a
+// commit without checking it out, and detached checkouts. A URL, ref or commit is always an
+// operand (after `--end-of-options` or `--`, or checked to be a commit id), never an option.
 import { createHash } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PulserError } from '../errors.ts';
-
-export interface GitOptions {
-  cwd?: string;
-  timeoutMs?: number;
-}
+import { checkRepoUrl, transportsFor, type RepoUrlPolicy } from '../spec/rules/repo-url.ts';
+import { COMMIT_ID, git as runGit, stripCredentials, type GitTransport } from './git.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** Reads of pulser's own mirror and checkouts: no transport at all. */
+const OFFLINE: readonly GitTransport[] = [];
 
-/** Runs git with an argv; a failure becomes PULSER_E_GIT with the command and stderr excerpt. */
-export function git(args: string[], opts: GitOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      args,
-      {
-        cwd: opts.cwd,
-        timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        maxBuffer: 64 << 20,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' },
-      },
-      (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
-        const why = e.killed ? `timed out after ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s` : String(stderr).trim().split('\n').slice(-3).join(' | ') || e.message;
-        reject(new PulserError('PULSER_E_GIT', `git ${args[0]} failed: ${why}`, { details: { argv: ['git', ...args.map(redactUrl)], exitCode: typeof e.code === 'number' ? e.code : null }, cause: err }));
-      },
-    );
-  });
-}
-
-/** Credentials in a URL (`https://user:token@…`) never reach errors or evidence. */
-export function redactUrl(s: string): string {
-  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/i, '$1***@');
+function git(args: string[], opts: { timeoutMs?: number; transports?: readonly GitTransport[] } = {}): Promise<string> {
+  return runGit(args, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transports: opts.transports ?? OFFLINE });
 }
 
 export function mirrorDir(root: string, url: string): string {
@@ -52,25 +28,40 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Brings the mirror of `url` up to date (branches and tags), creating it on first use. */
-export async function fetchMirror(dir: string, url: string, timeoutMs?: number): Promise<void> {
+/** A commit id as the plan carries it; anything else never reaches git checkout (which has no `--end-of-options`). */
+function commitId(commit: string): string {
+  if (!COMMIT_ID.test(commit)) throw new PulserError('PULSER_E_ARGUMENT_UNSAFE', `commit ${JSON.stringify(commit.slice(0, 80))} is not a full commit id`);
+  return commit;
+}
+
+/** `git fetch` of every branch and tag of `url` into the mirror `dir`; the URL is an operand. */
+export function mirrorFetchArgv(dir: string, url: string): string[] {
+  return ['-C', dir, 'fetch', '--quiet', '--prune', '--force', '--no-tags', '--end-of-options', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'];
+}
+
+/**
+ * Brings the mirror of `url` up to date (branches and tags), creating it on first use. The URL
+ * is checked first (PULSER_E_REPO_URL: git never runs) and git may use only its transport.
+ */
+export async function fetchMirror(dir: string, url: string, policy: RepoUrlPolicy, timeoutMs?: number): Promise<void> {
+  const transports = transportsFor(checkRepoUrl(url, policy));
   if (!(await exists(path.join(dir, 'HEAD')))) {
     await mkdir(dir, { recursive: true });
-    await git(['init', '--quiet', '--bare', dir]);
+    await git(['init', '--quiet', '--bare', '--', dir]);
   }
-  await git(['-C', dir, 'fetch', '--quiet', '--prune', '--force', '--no-tags', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { timeoutMs });
+  await git(mirrorFetchArgv(dir, url), { timeoutMs, transports });
 }
 
 /** The commit a branch, tag or commit id names in the mirror; PULSER_E_GIT_REF when none. */
 export async function resolveRef(dir: string, ref: string, url: string): Promise<string> {
   for (const candidate of [`refs/heads/${ref}`, `refs/tags/${ref}`, ref]) {
     try {
-      return (await git(['-C', dir, 'rev-parse', '--verify', '--quiet', `${candidate}^{commit}`])).trim();
+      return (await git(['-C', dir, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${candidate}^{commit}`])).trim();
     } catch {
       // try the next reading of the ref
     }
   }
-  throw new PulserError('PULSER_E_GIT_REF', `ref ${ref} is no branch, tag or commit of ${redactUrl(url)}`);
+  throw new PulserError('PULSER_E_GIT_REF', `ref ${ref} is no branch, tag or commit of ${stripCredentials(url)}`);
 }
 
 export interface TreeEntry {
@@ -81,7 +72,7 @@ export interface TreeEntry {
 }
 
 export async function listTree(dir: string, commit: string): Promise<TreeEntry[]> {
-  const out = await git(['-C', dir, 'ls-tree', '-z', commit]);
+  const out = await git(['-C', dir, 'ls-tree', '-z', '--end-of-options', commit]);
   return out
     .split('\0')
     .filter(Boolean)
@@ -95,7 +86,7 @@ export async function listTree(dir: string, commit: string): Promise<TreeEntry[]
 /** Content of a file at a commit, or null when the commit has no such file. */
 export async function readAt(dir: string, commit: string, file: string): Promise<string | null> {
   try {
-    return await git(['-C', dir, 'cat-file', 'blob', `${commit}:${file}`]);
+    return await git(['-C', dir, 'cat-file', 'blob', '--end-of-options', `${commit}:${file}`]);
   } catch {
     return null;
   }
@@ -113,12 +104,14 @@ export async function checkoutHead(dir: string): Promise<string | null> {
 
 /** Puts `dir` at `commit` (detached), cloned from the mirror when new; local edits are discarded. */
 export async function checkout(dir: string, mirror: string, commit: string, timeoutMs?: number): Promise<void> {
+  const at = commitId(commit);
+  const local = { timeoutMs, transports: ['file'] as const };
   if (!(await exists(path.join(dir, '.git')))) {
     await mkdir(path.dirname(dir), { recursive: true });
-    await git(['clone', '--quiet', '--no-checkout', mirror, dir], { timeoutMs });
+    await git(['clone', '--quiet', '--no-checkout', '--', mirror, dir], local);
   } else {
-    await git(['-C', dir, 'fetch', '--quiet', '--force', mirror, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], { timeoutMs });
+    await git(['-C', dir, 'fetch', '--quiet', '--force', '--end-of-options', mirror, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], local);
   }
-  await git(['-C', dir, 'checkout', '--quiet', '--force', '--detach', commit], { timeoutMs });
+  await git(['-C', dir, 'checkout', '--quiet', '--force', '--detach', at], { timeoutMs });
   await git(['-C', dir, 'clean', '-ffdxq'], { timeoutMs });
 }

@@ -15,6 +15,7 @@ import { asSocketLike, SshConnection, type ExecOptions, type ExecResult, type Fs
 import { PgPools, type Db, type PgTarget, type TcpConnect } from './postgres.ts';
 import { DigitalOceanClient } from './digitalocean.ts';
 import { fetchMirror } from './gitrepo.ts';
+import type { RepoUrlPolicy } from '../spec/rules/repo-url.ts';
 import { SecretSource } from '../spec/secrets.ts';
 
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
@@ -50,7 +51,7 @@ export interface Drivers {
   /** The DigitalOcean API of a droplet host, with the API address and token of its declaration here. */
   digitalOcean(host: string): DigitalOceanClient;
   /** Brings pulser's bare mirror of an addon repository up to date (git fetch from `url`). */
-  fetchMirror(dir: string, url: string, timeoutMs?: number): Promise<void>;
+  fetchMirror(dir: string, url: string, policy: RepoUrlPolicy, timeoutMs?: number): Promise<void>;
   /** Where a droplet turned out to be: its address, once the DigitalOcean API reported it. */
   learnAddress(host: string, address: string): void;
   /** A database as pulser reaches it from this machine for that host (local hosts: plain TCP). */
@@ -229,7 +230,7 @@ export function createDrivers(hosts: Map<string, Host>, opts: DriversOptions = {
       }
       return c;
     },
-    fetchMirror: (dir, url, timeoutMs) => fetchMirror(dir, url, timeoutMs),
+    fetchMirror: (dir, url, policy, timeoutMs) => fetchMirror(dir, url, policy, timeoutMs),
     learnAddress(name, address) {
       learned.set(name, address);
       const c = conns.get(name);

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { PulserError } from '../errors.ts';
+import { program } from '../core/argv.ts';
 import { RemoteFiles } from './sftp.ts';
 
 export interface SshTarget {
@@ -313,7 +314,7 @@ export class SshConnection {
     const timeoutMs = opts.timeoutMs ?? this.o.operationTimeoutMs;
     const max = opts.maxOutputBytes ?? 1_000_000;
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const command = remoteCommand(['timeout', '-s', 'KILL', String(seconds), ...argv]);
+    const command = remoteCommand(['timeout', '-s', 'KILL', String(seconds), ...program(argv)]);
     const started = performance.now();
     const ch = await this.channel<ClientChannel>(`exec ${argv[0]}`, (c, cb) => c.exec(command, cb));
     return new Promise<ExecResult>((resolve) => {

@@ -9,7 +9,7 @@ import type { DesiredEnv, SpecSnapshot } from '../spec/model.ts';
 import { canonicalJson } from '../core/canonical.ts';
 import { PulserError } from '../errors.ts';
 import { dbTarget } from '../odoo/db.ts';
-import { redactUrl } from './gitrepo.ts';
+import { stripCredentials } from './git.ts';
 import type { Db, Drivers, PgTarget } from './index.ts';
 
 /** What an untrusted plan may reach: derived from the tracked branch's loaded spec. */
@@ -110,10 +110,10 @@ export function untrustedDrivers(inner: Drivers, boundary: TrustBoundary): Drive
       throw notObserved(what, 'an untrusted plan resolves no secret');
     },
     digitalOcean: (name) => (host(name), inner.digitalOcean(name)),
-    async fetchMirror(dir, url, timeoutMs) {
+    async fetchMirror(dir, url, policy, timeoutMs) {
       const real = boundary.repos.get(url);
-      if (real === undefined) throw notObserved(`repository ${redactUrl(url)}`, 'no environment of the tracked branch fetches it');
-      return inner.fetchMirror(dir, real, timeoutMs);
+      if (real === undefined) throw notObserved(`repository ${stripCredentials(url)}`, 'no environment of the tracked branch fetches it');
+      return inner.fetchMirror(dir, real, policy, timeoutMs);
     },
     learnAddress: (name, address) => (host(name), inner.learnAddress(name, address)),
     db(name, target) {

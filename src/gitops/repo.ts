@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { git, stripCredentials, PULSER_IDENTITY } from '../drivers/git.ts';
+import { COMMIT_ID, git, stripCredentials, PULSER_IDENTITY } from '../drivers/git.ts';
 import { PulserError } from '../errors.ts';
 import { KV_DIR, KV_FILE_SUFFIX } from '../spec/kv.ts';
 
@@ -33,7 +33,7 @@ export function branchProblem(name: unknown): string | null {
 }
 
 /** A full commit id, as git and GitHub give it. */
-export const SHA = /^[0-9a-f]{40}$/;
+export const SHA = COMMIT_ID;
 const IMPORT_REF = 'refs/pulser/import';
 export const PUSH_TIMEOUT_MS = 5_000;
 
@@ -71,8 +71,8 @@ export class GitOpsRepo {
     return stripCredentials(this.url);
   }
 
-  private run(args: string[], extra: { input?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<string> {
-    return git(args, { cwd: extra.cwd ?? this.dir, timeoutMs: extra.timeoutMs ?? this.timeoutMs, input: extra.input, env: extra.env });
+  private run(args: string[], extra: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+    return git(args, { cwd: extra.cwd ?? this.dir, timeoutMs: extra.timeoutMs ?? this.timeoutMs, input: extra.input });
   }
 
   /** Runs `fn` alone on this repository: git operations are serialized, in arrival order. */
@@ -89,7 +89,7 @@ export class GitOpsRepo {
       () => false,
     );
     if (hasGit) {
-      await this.run(['remote', 'set-url', 'origin', this.url]);
+      await this.run(['remote', 'set-url', 'origin', '--', this.url]);
       return;
     }
     await mkdir(this.dir, { recursive: true });
@@ -239,7 +239,7 @@ export class GitOpsRepo {
       );
       if (!present) {
         for (const ref of refs) {
-          if (await this.run(['fetch', '--quiet', '--no-tags', 'origin', ref]).then(() => true, () => false)) break;
+          if (await this.run(['fetch', '--quiet', '--no-tags', '--end-of-options', 'origin', ref]).then(() => true, () => false)) break;
         }
       }
       await this.run(['worktree', 'add', '--quiet', '--detach', dir, sha]);

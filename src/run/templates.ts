@@ -41,6 +41,8 @@ export async function loadTemplates(root: string): Promise<Map<string, Template>
       const argvKind = t.kind === 'exec' || t.kind === 'host';
       if (argvKind && !t.command) fail('', `kind ${t.kind} needs a command`);
       if (!argvKind && t.command) fail('/command', `kind ${t.kind} takes no command`);
+      // Values fill arguments, each one word; which program runs is the template's alone.
+      if (t.command?.[0] !== undefined && (t.command[0].includes('{{') || t.command[0].startsWith('-'))) fail('/command/0', 'the program must be a fixed name (no {{placeholder}}, not starting with "-")');
       if (t.kind === 'sql' && !t.sql) fail('', 'kind sql needs sql');
       if (t.kind !== 'sql' && (t.sql || t.sqlParams)) fail('/sql', `kind ${t.kind} takes no sql`);
       const params = t.params ?? {};

@@ -11,6 +11,7 @@ import { canonicalJson, sha256Hex } from '../core/canonical.ts';
 import { tryParseDuration } from '../core/duration.ts';
 import { kvKeyProblem, printable, readKv } from './kv.ts';
 import { mailPolicyProblem } from '../odoo/mail-policy.ts';
+import { repoUrlProblems } from './rules/repo-url.ts';
 import type { DesiredEnv, EnvLoad, EnvironmentSpec, SpecSnapshot } from './model.ts';
 import { SecretSource, isReservedSecretName, isValidSecretName } from './secrets.ts';
 import type { Environment, Host, HostsFile } from './types.gen.ts';
@@ -811,6 +812,7 @@ export async function loadEnvironmentFile(
   if (obj.tier === 'production' && obj.staging !== undefined) {
     src.error('PULSER_E_STAGING_PRODUCTION', src.locate('/staging'), 'staging: a production environment is never refreshed from another environment');
   }
+  for (const p of repoUrlProblems(obj)) if (!refFailed.has(p.pointer)) src.error('PULSER_E_REPO_URL', src.locate(p.pointer), p.message);
   if (src.errors.length > 0) return failed();
 
   const spec = data as EnvironmentSpec;

@@ -276,6 +276,10 @@ export interface Addons {
    */
   repos?: AddonRepo[];
   /**
+   * Allow `file://` URLs and absolute paths in `repos`: repositories on the disk of the machine pulser runs on (a single-machine set-up, tests). Off by default, so a URL (one taken from a kv value, say) never points pulser at its own disk unless the environment says so in a reviewed line.
+   */
+  allow_local_repos?: boolean;
+  /**
    * Modules that must be installed; their dependencies are installed first.
    *
    * @maxItems 1000
@@ -293,11 +297,11 @@ export interface Addons {
 }
 export interface AddonRepo {
   /**
-   * Clone URL (https, ssh or a local path).
+   * Clone URL: `https://host/path`, `ssh://[user@]host[:port]/path` or `[user@]host:path`; with `allow_local_repos`, also `file:///path` or an absolute path. Plain `http://` and `git://` (unauthenticated), transport helpers (`name::address`), a leading `-`, whitespace and control characters are refused.
    */
   url: string;
   /**
-   * Branch, tag or commit to check out.
+   * Branch, tag or commit to check out (not starting with `-`).
    */
   ref: string;
   /**
@@ -510,7 +514,7 @@ export interface SshHost {
    */
   kind: 'ssh';
   /**
-   * Host name or IP address.
+   * Host name or IP address (not starting with `-`).
    */
   address: string;
   /**

@@ -23,7 +23,7 @@ await repo.module('acme_broken', { version: '1.0', depends: ['acme_base'], data:
 await repo.write('oca_dependencies.txt', 'server-tools\n');
 const first = await repo.commit('first');
 
-const addonsSection = (install: string[]) => ['addons:', `  repos: [{ url: "${repo.url}", ref: "17.0" }]`, `  install: [${install.join(', ')}]`, '  upgrade: changed'];
+const addonsSection = (install: string[]) => ['addons:', `  repos: [{ url: "${repo.url}", ref: "17.0" }]`, '  allow_local_repos: true', `  install: [${install.join(', ')}]`, '  upgrade: changed'];
 const { port, db } = await odooEnv(w, name, { extra: addonsSection(['acme_sale']) });
 const p = w.start();
 

@@ -53,7 +53,7 @@ t.test('what the tracked branch declares passes, with the tracked credentials', 
   t.equal(d.spec.database.password, '${secret:DB_PW}', 'the pull request holds the reference');
   await guarded.db('local', dbTarget(d)).query('select 1');
   t.match(calls[0], /^db local .*"password":"real-password"/, 'the tracked password goes to the tracked server only');
-  await guarded.fetchMirror('/tmp/m', 'https://github.com/OCA/queue.git');
+  await guarded.fetchMirror('/tmp/m', 'https://github.com/OCA/queue.git', { allowLocal: false });
   await guarded.docker('box');
   t.equal(calls.length, 3);
 });
@@ -68,7 +68,7 @@ t.test('what a pull request adds or changes never reaches the real drivers', asy
   const l = pr.envs.get('shop')!;
   if (!l.ok) throw new Error('invalid');
   await t.rejects(guarded.db('local', dbTarget(l.desired)).query('select 1'), { code: 'PULSER_E_NOT_OBSERVED', message: /would connect to database shop as odoo at evil-db:5432/ });
-  await t.rejects(guarded.fetchMirror('/tmp/m', 'https://evil.example/x.git'), { code: 'PULSER_E_NOT_OBSERVED', message: /repository https:\/\/evil\.example\/x\.git/ });
+  await t.rejects(guarded.fetchMirror('/tmp/m', 'https://evil.example/x.git', { allowLocal: false }), { code: 'PULSER_E_NOT_OBSERVED', message: /repository https:\/\/evil\.example\/x\.git/ });
   t.throws(() => guarded.docker('box'), { code: 'PULSER_E_NOT_OBSERVED', message: /host box \(root@10\.9\.8\.8:22\) is declared differently/ });
   t.throws(() => guarded.docker('extra'), { code: 'PULSER_E_NOT_OBSERVED', message: /not declared on the tracked branch/ });
   t.throws(() => guarded.digitalOcean('box'), { code: 'PULSER_E_NOT_OBSERVED' });
