@@ -1,6 +1,6 @@
 // Facts of a host (Docker version, disk and memory), read through the host's drivers and shared
 // by every environment on the host for a few seconds, so a pass over many environments asks once.
-import type { Drivers } from '../../src/drivers/index.ts';
+import { diskUsedRatio, type Drivers } from '../../src/drivers/index.ts';
 import { PulserError } from '../../src/errors.ts';
 import type { HostFacts } from './plan.ts';
 
@@ -36,13 +36,11 @@ export function hostFacts(drivers: Drivers, host: string): Promise<HostFacts> {
 async function readFacts(drivers: Drivers, host: string): Promise<HostFacts> {
   const [dockerVersion, fs, mem] = await Promise.all([drivers.docker(host).version(), drivers.fsStats(host, '/'), drivers.readHostFile(host, '/proc/meminfo')]);
   const m = parseMeminfo(mem);
-  // Used as df counts it: blocks not free (reserved blocks count as used).
-  const used = fs.totalBytes - fs.freeBytes;
   return {
     dockerVersion,
     diskTotalBytes: fs.totalBytes,
-    diskUsedBytes: used,
-    diskUsedRatio: fs.totalBytes > 0 ? Math.round((used / fs.totalBytes) * 10_000) / 10_000 : 0,
+    diskUsedBytes: fs.totalBytes - fs.availableBytes,
+    diskUsedRatio: diskUsedRatio(fs) ?? 0,
     memTotalBytes: m.total,
     memAvailableBytes: m.available,
   };

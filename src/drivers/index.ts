@@ -21,7 +21,7 @@ import { SecretSource } from '../spec/secrets.ts';
 export { DockerDriver, LABEL, type ContainerSummary } from './docker.ts';
 export { probeHttp, describeProbe, type ProbeResult } from './http.ts';
 export { RemoteFiles, SFTP_STATUS, sftpStatus } from './sftp.ts';
-export { SshConnection, sshFingerprint, remoteCommand, shellQuote, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
+export { SshConnection, sshFingerprint, remoteCommand, shellQuote, diskUsedRatio, type ExecResult, type FsStats, type SshOptions } from './ssh.ts';
 
 export type LocalHostSpec = Extract<Host, { kind: 'local' }>;
 export type RemoteHostSpec = Extract<Host, { kind: 'ssh' | 'digitalocean' }>;

@@ -79,6 +79,15 @@ export interface FsStats {
   availableBytes: number;
 }
 
+/**
+ * The one definition of disk use, for host facts, metrics and alerts alike: blocks reserved for
+ * root count as used, because Odoo and PostgreSQL cannot write to them either. Null when unknown.
+ */
+export function diskUsedRatio(fs: FsStats): number | null {
+  if (!(fs.totalBytes > 0)) return null;
+  return Math.round(((fs.totalBytes - fs.availableBytes) / fs.totalBytes) * 10_000) / 10_000;
+}
+
 export class SshConnection {
   readonly target: SshTarget;
   /** handshakes made so far (tests and benchmarks read it) */

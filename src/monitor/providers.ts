@@ -1,6 +1,6 @@
 // Where the backup and disk KPIs come from. The backups reconciler and remote hosts plug in
 // their own providers; the defaults report what this process can know by itself.
-import type { Drivers } from '../drivers/index.ts';
+import { diskUsedRatio, type Drivers } from '../drivers/index.ts';
 import type { DesiredEnv } from '../spec/model.ts';
 
 export interface BackupProvider {
@@ -43,9 +43,7 @@ export function backupsFromStatus(status: () => StatusSource): BackupProvider {
 export function hostDisk(drivers: () => Drivers, path = '/'): DiskProvider {
   return {
     async usedRatio(env) {
-      const s = await drivers().fsStats(env.hostName, path);
-      // Blocks reserved for root count as used, the way `df` reports them.
-      return s.totalBytes === 0 ? null : (s.totalBytes - s.availableBytes) / s.totalBytes;
+      return diskUsedRatio(await drivers().fsStats(env.hostName, path));
     },
   };
 }

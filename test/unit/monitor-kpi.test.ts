@@ -5,7 +5,8 @@ import { parseEngineLog } from '../../src/monitor/odoo-log.ts';
 import { UptimeStore } from '../../src/monitor/uptime-store.ts';
 import { readFile, statfs } from 'node:fs/promises';
 import { backupsFromStatus, hostDisk } from '../../src/monitor/providers.ts';
-import { createDrivers } from '../../src/drivers/index.ts';
+import { createDrivers, diskUsedRatio, type Drivers } from '../../src/drivers/index.ts';
+import { hostFacts } from '../../reconcilers/hosts/facts.ts';
 import type { DesiredEnv } from '../../src/spec/model.ts';
 import path from 'node:path';
 
@@ -145,4 +146,20 @@ t.test('providers: backup time from the status the backups reconciler reports, d
   t.ok(Math.abs(used - (s.blocks - s.bavail) / s.blocks) < 0.001, `used ratio ${used}`);
   t.ok(used > 0 && used < 1);
   await t.rejects(disk.usedRatio(envNamed('far', 'nowhere-host')), { code: 'PULSER_E_HOST_UNKNOWN' }, 'an undeclared host is an error (the monitor reports it unknown)');
+});
+
+t.test('host facts and the disk KPI read one definition of disk use', async (t) => {
+  // ext4 with 5% reserved for root: 100 blocks, 40 free, 35 available to users.
+  const fs = { totalBytes: 100 << 20, freeBytes: 40 << 20, availableBytes: 35 << 20 };
+  const fake = {
+    fsStats: async () => fs,
+    readHostFile: async () => 'MemTotal:       2048 kB\nMemAvailable:   1024 kB\n',
+    docker: () => ({ version: async () => '20.10.0' }),
+  } as unknown as Drivers;
+  const facts = await hostFacts(fake, 'box');
+  const kpi = await hostDisk(() => fake).usedRatio({ name: 'shop', hostName: 'box' } as DesiredEnv);
+  t.equal(facts.diskUsedRatio, 0.65, 'reserved blocks count as used: nobody but root can write them');
+  t.equal(kpi, facts.diskUsedRatio, 'pulser_disk_used_ratio and pulser_host_disk_used_ratio agree');
+  t.equal(facts.diskUsedBytes, 65 << 20);
+  t.equal(diskUsedRatio({ totalBytes: 0, freeBytes: 0, availableBytes: 0 }), null, 'an empty file system is unknown');
 });
