@@ -28,7 +28,7 @@ import { catcherSecret } from './mail/secret.ts';
 export interface PulserOptions {
   root: string;
   evidenceDir?: string | null;
-  /** where pulser keeps its own state (inventory); default `<root>/.pulser` */
+  /** where pulser keeps its own state (inventory, journals, keys); default `<root>/.pulser`, beside the clone with `git` */
   stateDir?: string;
   evidenceKeep?: number;
   secretsFile?: string;
@@ -57,6 +57,8 @@ export interface PulserOptions {
 
 export interface Pulser {
   root: string;
+  /** pulser's own state (journals, inventory, keys): beside the clone with --git, never inside it */
+  stateDir: string;
   engine: Engine;
   loop: ReconcileLoop;
   metrics: Metrics;
@@ -160,7 +162,7 @@ export function createPulser(opts: PulserOptions): Pulser {
       const l = latest?.envs.get(env);
       return l?.ok ? l.desired : null;
     },
-    stateDir: opts.stateDir ?? path.join(root, '.pulser'),
+    stateDir,
   });
   const loop = new ReconcileLoop({
     engine,
@@ -204,6 +206,7 @@ export function createPulser(opts: PulserOptions): Pulser {
 
   return {
     root,
+    stateDir,
     gitops,
     async start(watch) {
       if (gitops) await gitops.start();

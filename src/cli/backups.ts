@@ -1,6 +1,5 @@
 // `pulser backup <env>`, `pulser backups [env]` and `pulser restore <id> --to <env>`: backups
 // taken, listed and restored on demand, with the same code the backups reconciler runs.
-import path from 'node:path';
 import type { Pulser } from '../app.ts';
 import type { DesiredEnv, SpecSnapshot } from '../spec/model.ts';
 import { PulserError } from '../errors.ts';
@@ -113,7 +112,7 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
   const entry = await store.get(id);
   const ctx = p.engine.context(target);
   const res = await restoreToEnvironment(
-    { desired: target, drivers: ctx.drivers, store, stateDir: path.join(p.root, '.pulser'), commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
+    { desired: target, drivers: ctx.drivers, store, stateDir: p.stateDir, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
     entry,
     { forceProduction: flags['force-production'] },
   );

@@ -129,6 +129,14 @@ t.test('a pull request gets its plan as one comment, updated on the next push, a
   t.equal(p.engine.status.get(name)?.lastPass.trigger, 'startup', 'planning a pull request leaves the live status alone');
 });
 
+t.test("pulser's own state lives beside the tracked clone, never inside it", async (t) => {
+  t.equal(p.stateDir, path.join(state, '.pulser'));
+  t.equal(path.relative(p.root, p.stateDir).split(path.sep)[0], '..', 'outside the clone');
+  const load = (await p.load()).envs.get(name)!;
+  if (!load.ok) throw new Error('invalid');
+  t.equal(p.engine.context(load.desired).stateDir, p.stateDir, 'the journals of a pass (a staging swap) go there too');
+});
+
 t.test('the GitHub side saw only valid requests', async (t) => {
   t.same(gh.violations, []);
   t.notOk(logs.some((l) => l.includes(HOOK_SECRET)), 'the webhook secret is never logged');
