@@ -16,6 +16,7 @@ import { createLogger, type Level, type Logger } from './core/log.ts';
 import { reconcilers } from '../reconcilers/index.ts';
 import { pruneRemovedEnvironments } from '../reconcilers/containers/prune.ts';
 import { Inventory } from './core/inventory.ts';
+import { StatusStore } from './core/status-store.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
@@ -163,6 +164,7 @@ export function createPulser(opts: PulserOptions): Pulser {
       return l?.ok ? l.desired : null;
     },
     stateDir,
+    statusStore: new StatusStore(stateDir),
   });
   const loop = new ReconcileLoop({
     engine,

@@ -12,6 +12,7 @@ import { asPulserError, PulserError, type ErrorRecord } from '../errors.ts';
 import { redact } from './redact.ts';
 import { StatusBoard } from './status.ts';
 import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
+import type { StatusStore } from './status-store.ts';
 
 /** The part of the evidence store the engine needs (the full store lives in src/evidence). */
 export interface EvidenceSink {
@@ -39,6 +40,8 @@ export interface EngineDeps {
   peer?: (env: string) => DesiredEnv | null;
   /** pulser's own state folder (journals of operations that must be finishable after a crash) */
   stateDir?: string;
+  /** where stalls and the last error of apply passes outlive the process (read back on start) */
+  statusStore?: StatusStore;
 }
 
 export interface PassOptions {
@@ -59,10 +62,27 @@ export class Engine {
   private readonly stalled = new Map<string, { specHash: string; error: ErrorRecord }>();
   private readonly now: () => Date;
   private readonly interrupted = new Map<string, NonNullable<PassRecord['resumes']>>();
+  /** the last error of the daemon's passes, as persisted: shown by plan passes that found none */
+  private readonly persistedError = new Map<string, ErrorRecord>();
+  private readonly restored: Promise<void>;
 
   constructor(private readonly deps: EngineDeps) {
     this.levels = orderReconcilers(deps.reconcilers);
     this.now = deps.now ?? (() => new Date());
+    this.restored = this.restoreStatus();
+  }
+
+  /** A stall survives a restart: the same failing spec is not retried by a new process either. */
+  private async restoreStatus(): Promise<void> {
+    if (!this.deps.statusStore) return;
+    try {
+      for (const [env, s] of await this.deps.statusStore.load()) {
+        if (s.stalled) this.stalled.set(env, s.stalled);
+        if (s.lastError) this.persistedError.set(env, s.lastError);
+      }
+    } catch (err) {
+      this.deps.log.warn(`could not read the persisted status: ${asPulserError(err).message}`);
+    }
   }
 
   get reconcilerNames(): string[] {
@@ -126,6 +146,7 @@ export class Engine {
   }
 
   async runPass(load: EnvLoad, opts: PassOptions): Promise<PassRecord> {
+    await this.restored;
     const started = this.now();
     const rec: PassRecord = {
       passId: this.deps.evidence?.newPassId(started) ?? `${started.getTime()}`,
@@ -298,7 +319,18 @@ export class Engine {
       }
     }
     this.deps.metrics.recordBackups(rec.env, summaries.backups as BackupMetricFacts | undefined);
-    this.status.update(rec, desired, summaries, this.stalled.get(rec.env) ?? null);
+    const stalled = this.stalled.get(rec.env) ?? null;
+    if (rec.mode === 'apply' && this.deps.statusStore) {
+      const lastError = rec.errors.at(-1) ?? null;
+      if (lastError) this.persistedError.set(rec.env, lastError);
+      else this.persistedError.delete(rec.env);
+      await this.deps.statusStore.save(rec.env, { stalled, lastError }).catch((err: unknown) => {
+        this.deps.log.error(`could not persist the status of ${rec.env}: ${asPulserError(err).message}`);
+      });
+    }
+    // A plan pass (`pulser status`, `pulser plan`) tells the daemon's last error when it found none itself.
+    const shown = rec.mode === 'plan' && rec.errors.length === 0 ? (this.persistedError.get(rec.env) ?? null) : undefined;
+    this.status.update(rec, desired, summaries, stalled, shown);
     const level = rec.outcome === 'failed' || rec.outcome === 'invalid' ? 'warn' : 'info';
     this.deps.log[level](`pass ${rec.passId} ${rec.env}: ${rec.outcome}`, {
       trigger: rec.trigger,

@@ -35,7 +35,8 @@ export interface EnvStatus {
 export class StatusBoard {
   private readonly envs = new Map<string, EnvStatus>();
 
-  update(rec: PassRecord, desired: DesiredEnv | null, facts: Record<string, unknown>, stalled: EnvStatus['stalled']): EnvStatus {
+  /** `lastError`: what to show when the record has none of its own (the daemon's, persisted). */
+  update(rec: PassRecord, desired: DesiredEnv | null, facts: Record<string, unknown>, stalled: EnvStatus['stalled'], lastError?: ErrorRecord | null): EnvStatus {
     const drift = rec.driftAfter ?? rec.driftBefore;
     const s: EnvStatus = {
       env: rec.env,
@@ -57,7 +58,7 @@ export class StatusBoard {
         durationMs: rec.durationMs ?? null,
         commit: rec.commit,
       },
-      lastError: rec.errors.at(-1) ?? null,
+      lastError: rec.errors.at(-1) ?? lastError ?? null,
       errors: rec.errors,
       facts: Object.keys(facts).length ? facts : (this.envs.get(rec.env)?.facts ?? {}),
       lastBackup: null,

@@ -4,6 +4,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { World, suffix, httpGet } from '../helpers/world.ts';
+import { createPulser } from '../../src/app.ts';
 
 const w = await World.create();
 t.teardown(() => w.cleanup());
@@ -86,6 +87,22 @@ t.test('the same failing spec is not retried until it changes (stalled), but `ap
   t.equal(again!.outcome, 'planned');
   t.ok(again!.errors.some((e) => e.code === 'PULSER_E_STALLED'));
   t.equal(again!.apply.length, 0);
+});
+
+t.test('another process (a restarted daemon, `pulser status`) tells the same stall and error, and does not retry', async (t) => {
+  const daemon = p.engine.status.get(name)!;
+  const other = createPulser({ root: w.root, evidenceDir: null, processMetrics: false, logWrite: () => undefined });
+  t.teardown(() => other.close());
+  const load = (await other.load()).envs.get(name)!;
+  await other.engine.runPass(load, { mode: 'plan', trigger: 'cli status', fresh: true });
+  const seen = other.engine.status.get(name)!;
+  t.same(seen.stalled, daemon.stalled, 'the same stall, on the same spec');
+  t.equal(seen.stalled?.error.code, 'PULSER_E_HEALTH_CHECK_FAILED');
+  t.equal(seen.lastError?.code, daemon.lastError?.code, `the same last error (${daemon.lastError?.code})`);
+  const again = await other.engine.runPass(load, { mode: 'apply', trigger: 'restart' });
+  t.equal(again.outcome, 'planned', 'a restarted process does not retry the failing spec either');
+  t.ok(again.errors.some((e) => e.code === 'PULSER_E_STALLED'));
+  t.equal(await served(), '17.0.2');
 });
 
 t.test('a container that crashes during rollout is rolled back too', async (t) => {
