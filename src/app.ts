@@ -17,6 +17,7 @@ import { reconcilers } from '../reconcilers/index.ts';
 import { pruneRemovedEnvironments } from '../reconcilers/containers/prune.ts';
 import { Inventory } from './core/inventory.ts';
 import { StatusStore } from './core/status-store.ts';
+import { describeHolder, Leases, type Lease } from './core/lease.ts';
 import { canonicalJson } from './core/canonical.ts';
 import type { PassRecord } from './core/record.ts';
 import { specCommit } from './drivers/git.ts';
@@ -29,6 +30,8 @@ import { catcherSecret } from './mail/secret.ts';
 export interface PulserOptions {
   root: string;
   evidenceDir?: string | null;
+  /** what this process is, as named in the leases it holds (`pulser apply staging`, `pulser reconcile`) */
+  command?: string;
   /** where pulser keeps its own state (inventory, journals, keys); default `<root>/.pulser`, beside the clone with `git` */
   stateDir?: string;
   evidenceKeep?: number;
@@ -60,6 +63,8 @@ export interface Pulser {
   root: string;
   /** pulser's own state (journals, inventory, keys): beside the clone with --git, never inside it */
   stateDir: string;
+  /** holds an environment's lease for work outside a pass (`pulser backup`, `pulser restore`) */
+  lease(env: string, wait: boolean): Promise<Lease>;
   engine: Engine;
   loop: ReconcileLoop;
   metrics: Metrics;
@@ -97,6 +102,7 @@ export function createPulser(opts: PulserOptions): Pulser {
   const evidence =
     opts.evidenceDir === null ? null : new EvidenceStore({ dir: opts.evidenceDir ?? path.join(stateHome, 'evidence'), keep: opts.evidenceKeep, secrets: secretsOf, log });
   const inventory = new Inventory(stateDir);
+  const leases = new Leases(stateDir, opts.command ?? 'pulser');
   let catcher: MailCatcher | null = null;
   // The route the mail reconciler writes into Odoo: every password it hands out is masked in logs.
   const catcherRoute: MailCatcherRoute = {
@@ -165,6 +171,7 @@ export function createPulser(opts: PulserOptions): Pulser {
     },
     stateDir,
     statusStore: new StatusStore(stateDir),
+    leases,
   });
   const loop = new ReconcileLoop({
     engine,
@@ -209,6 +216,12 @@ export function createPulser(opts: PulserOptions): Pulser {
   return {
     root,
     stateDir,
+    lease: (env, wait) =>
+      leases.acquire(env, {
+        wait,
+        onWait: (h) => opts.progress?.(env, `waiting for ${describeHolder(h)} to finish with ${env}`),
+        onTakeover: (h) => log.warn(`took over the lease of ${env} from ${describeHolder(h)}, which had died`, { env }),
+      }),
     gitops,
     async start(watch) {
       if (gitops) await gitops.start();

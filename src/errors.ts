@@ -35,6 +35,7 @@ export const ERRORS = {
   PULSER_E_CONTAINER_EXITED: { class: 'terminal', reason: 'ContainerExited', summary: 'The new container exited while it was being probed; the previous container was put back.' },
   PULSER_E_ROLLBACK_FAILED: { class: 'terminal', reason: 'RollbackFailed', summary: 'A failed rollout could not put the previous container back. Needs a person.' },
   PULSER_E_DEPENDENCY_FAILED: { class: 'terminal', reason: 'DependencyFailed', summary: 'A change was skipped because a change it depends on failed in the same pass.' },
+  PULSER_E_LEASE_HELD: { class: 'transient', reason: 'LeaseHeld', summary: 'Another process (named with its pid, host, command and start) is changing the environment; the daemon retries, the CLI waits (or fails with `--no-wait`).' },
   PULSER_E_STALLED: { class: 'terminal', reason: 'Stalled', summary: 'The last pass failed terminally for this exact desired state; pulser waits for a new spec or an explicit `pulser apply`.' },
   PULSER_E_PASS_INTERRUPTED: { class: 'transient', reason: 'PassInterrupted', summary: 'A pass was cut short (pulser was killed). Reported on restart; the next pass finishes the work.' },
   PULSER_E_DRIFT_REMAINS: { class: 'waiting', reason: 'DriftRemains', summary: 'After applying, observing again still found differences. Requeued.' },

@@ -13,6 +13,7 @@ export interface BackupCliFlags {
   json: boolean;
   to?: string;
   'force-production': boolean;
+  'no-wait': boolean;
 }
 
 export interface BackupCliIo {
@@ -65,11 +66,17 @@ async function cmdBackup(p: Pulser, args: string[], flags: BackupCliFlags, io: B
   const desired = desiredOf(await p.load(), args[0]!);
   const ctx = p.engine.context(desired);
   const store = destinationOf(desired, ctx.drivers);
-  const at = new Date();
-  const entry = await takeBackup(
-    { desired, drivers: ctx.drivers, store, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
-    { id: backupId(desired.name, at), at, kind: 'manual', reason: 'pulser backup' },
-  );
+  const lease = await p.lease(desired.name, !flags['no-wait']);
+  let entry: BackupEntry;
+  try {
+    const at = new Date();
+    entry = await takeBackup(
+      { desired, drivers: ctx.drivers, store, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
+      { id: backupId(desired.name, at), at, kind: 'manual', reason: 'pulser backup' },
+    );
+  } finally {
+    await lease.release();
+  }
   const m = entry.manifest;
   const secs = m.durationsMs.total / 1000;
   if (flags.json) io.out(JSON.stringify(listJson(entry, Date.now()), null, 2));
@@ -111,11 +118,18 @@ async function cmdRestore(p: Pulser, args: string[], flags: BackupCliFlags, io: 
   const store = destinationOf(desiredOf(snap, source.env), p.drivers());
   const entry = await store.get(id);
   const ctx = p.engine.context(target);
-  const res = await restoreToEnvironment(
-    { desired: target, drivers: ctx.drivers, store, stateDir: p.stateDir, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
-    entry,
-    { forceProduction: flags['force-production'] },
-  );
+  // A restore swaps the target's database: never while a pass or another restore changes it.
+  const lease = await p.lease(target.name, !flags['no-wait']);
+  let res: Awaited<ReturnType<typeof restoreToEnvironment>>;
+  try {
+    res = await restoreToEnvironment(
+      { desired: target, drivers: ctx.drivers, store, stateDir: p.stateDir, commit: await specCommit(p.root), progress: ctx.progress, signal: ctx.signal },
+      entry,
+      { forceProduction: flags['force-production'] },
+    );
+  } finally {
+    await lease.release();
+  }
   if (flags.json) io.out(JSON.stringify(res, null, 2));
   else io.out(`restored ${res.backupId} into ${res.env} (database ${res.database}) in ${(res.durationMs / 1000).toFixed(1)} s${res.resumed ? ', finishing the swap an earlier run left' : ''}${res.preRestoreBackup ? `; backup taken before: ${res.preRestoreBackup}` : ''}`);
   return 0;

@@ -54,6 +54,8 @@ Options:
   --json                   machine-readable output
   --to ENV                 restore: the environment restored into
   --force-production       restore: allow restoring over a production environment
+  --no-wait                apply, backup, restore: fail with PULSER_E_LEASE_HELD instead of waiting
+                           while another process (named) is changing the environment
   --untrusted              plan: secrets stay references, and only what --trusted-dir declares
                            is contacted (without it, nothing is)
   --trusted-dir DIR        plan --untrusted: a checkout of the tracked branch, loaded with its secrets
@@ -80,6 +82,9 @@ interface Flags extends GitOpsFlags {
   'force-production': boolean;
   untrusted: boolean;
   'trusted-dir'?: string;
+  'no-wait': boolean;
+  /** `pulser apply staging`: how this process is named in the leases it holds (not an option) */
+  commandLine?: string;
 }
 
 function parse(argv: string[]): { command: string; args: string[]; flags: Flags } {
@@ -108,6 +113,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         to: { type: 'string' },
         'force-production': { type: 'boolean', default: false },
         untrusted: { type: 'boolean', default: false },
+        'no-wait': { type: 'boolean', default: false },
         'trusted-dir': { type: 'string' },
       },
     });
@@ -115,7 +121,9 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
     throw new PulserError('PULSER_E_USAGE', (err as Error).message);
   }
   const [command = 'help', ...args] = parsed.positionals;
-  return { command, args, flags: parsed.values as Flags };
+  const flags = parsed.values as Flags;
+  flags.commandLine = ['pulser', command, ...args].join(' ').slice(0, 200);
+  return { command, args, flags };
 }
 
 function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
@@ -179,6 +187,7 @@ function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
     progress: (env, msg) => progress.update(env, msg),
     logLevel: level,
     logWrite: (line) => progress.log(line),
+    command: flags.commandLine,
     ...(flags['mail-listen'] === 'off' ? {} : { catcher: { ...parseListen(flags['mail-listen'], '--mail-listen'), ...mailLimits() } }),
   });
 }
@@ -193,9 +202,9 @@ function selectEnvs(snap: SpecSnapshot, env: string | undefined): EnvLoad[] {
   return [load];
 }
 
-async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', trigger: string): Promise<PassRecord[]> {
+async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', trigger: string, waitForLease = true): Promise<PassRecord[]> {
   const out: PassRecord[] = [];
-  for (const load of loads) out.push(await p.engine.runPass(load, { mode, trigger, force: mode === 'apply', fresh: true }));
+  for (const load of loads) out.push(await p.engine.runPass(load, { mode, trigger, force: mode === 'apply', fresh: true, waitForLease }));
   return out;
 }
 
@@ -257,7 +266,7 @@ async function cmdPlanOrApply(mode: 'plan' | 'apply', args: string[], flags: Fla
   try {
     if (mode === 'apply') await p.recoverInterrupted();
     const snap = await p.load();
-    const recs = await runPasses(p, selectEnvs(snap, args[0]), mode, `cli ${mode}`);
+    const recs = await runPasses(p, selectEnvs(snap, args[0]), mode, `cli ${mode}`, !flags['no-wait']);
     if (flags.json) io.out(JSON.stringify(mode === 'plan' ? recs.map(planJson) : recs, null, 2));
     else io.out(recs.map((r) => (mode === 'plan' ? renderPlan(r, io.isTTY) : renderApply(r, io.isTTY))).join('\n\n'));
     const failed = recs.some((r) => r.outcome === 'failed' || r.outcome === 'invalid');

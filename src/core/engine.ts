@@ -13,6 +13,7 @@ import { redact } from './redact.ts';
 import { StatusBoard } from './status.ts';
 import type { MailCatcherRoute } from '../odoo/catcher-route.ts';
 import type { StatusStore } from './status-store.ts';
+import { describeHolder, type Lease, type Leases } from './lease.ts';
 
 /** The part of the evidence store the engine needs (the full store lives in src/evidence). */
 export interface EvidenceSink {
@@ -42,6 +43,8 @@ export interface EngineDeps {
   stateDir?: string;
   /** where stalls and the last error of apply passes outlive the process (read back on start) */
   statusStore?: StatusStore;
+  /** one writer per environment across processes: an apply pass holds the environment's lease */
+  leases?: Leases;
 }
 
 export interface PassOptions {
@@ -53,6 +56,8 @@ export interface PassOptions {
   fresh?: boolean;
   /** the interrupted pass this one follows up, for the record */
   resumes?: PassRecord['resumes'];
+  /** an apply pass finding the lease held waits for it (the CLI) instead of failing transiently (the daemon) */
+  waitForLease?: boolean;
 }
 
 export class Engine {
@@ -174,6 +179,7 @@ export class Engine {
     }
     let desired: DesiredEnv | null = null;
     let latest: Record<string, unknown> = {};
+    let lease: Lease | null = null;
     try {
       rec.commit = (await this.deps.commit?.()) ?? 'unknown';
       if (load.ok) {
@@ -190,6 +196,8 @@ export class Engine {
       }
       rec.desiredYaml = toYaml(desired.masked);
       rec.specHash = desired.specHash;
+      // Observed and planned under the lease too: what another writer is changing is not planned from.
+      if (opts.mode === 'apply' && this.deps.leases) lease = await this.holdLease(desired.name, opts, rec);
 
       const ctx = this.context(desired);
       ctx.commit = rec.commit;
@@ -224,8 +232,23 @@ export class Engine {
       rec.outcome = 'failed';
       return rec;
     } finally {
-      await this.record(rec, desired, latest);
+      try {
+        await this.record(rec, desired, latest);
+      } finally {
+        await lease?.release().catch((err: unknown) => this.deps.log.error(`could not release the lease of ${rec.env}: ${asPulserError(err).message}`));
+      }
     }
+  }
+
+  private holdLease(env: string, opts: PassOptions, rec: PassRecord): Promise<Lease> {
+    return this.deps.leases!.acquire(env, {
+      wait: opts.waitForLease === true,
+      onWait: (h) => this.deps.progress?.(env, `waiting for ${describeHolder(h)} to finish with ${env}`),
+      onTakeover: (h) => {
+        rec.leaseTakenOver = h;
+        this.deps.log.warn(`took over the lease of ${env} from ${describeHolder(h)}, which had died`, { env });
+      },
+    });
   }
 
   /** Decides whether the plan may be applied; returns an outcome when the pass stops here. */

@@ -60,4 +60,6 @@ export interface PassRecord {
   errors: ErrorRecord[];
   /** a pass of this environment that was cut short and is reported by this one */
   resumes?: { passId: string; startedAt: string; applied: number; planned: number };
+  /** the holder whose lease this pass took over because it had died */
+  leaseTakenOver?: { pid: number; host: string; command: string; since: string };
 }

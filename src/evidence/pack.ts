@@ -29,6 +29,7 @@ export type ResultJson = { version: 1 } & Pick<PassRecord, (typeof RESULT_FIELDS
   changes: { planned: number; applied: number; failed: number; skipped: number; inProgress: number };
   findings: number;
   resumes: NonNullable<PassRecord['resumes']> | null;
+  leaseTakenOver: NonNullable<PassRecord['leaseTakenOver']> | null;
 };
 
 export type PackContent = Record<PackFile, string>;
@@ -99,6 +100,7 @@ export function resultOf(record: PassRecord, now: Date): ResultJson {
     changes: countChanges(record),
     findings: record.plan.findings.length,
     resumes: record.resumes ?? null,
+    leaseTakenOver: record.leaseTakenOver ?? null,
   };
 }
 
@@ -156,6 +158,10 @@ export function summaryOf(record: PassRecord, result: ResultJson): string {
   if (record.resumes) {
     const r = record.resumes;
     lines.push(`- Follows pass \`${r.passId}\` (started ${r.startedAt}), cut short after ${r.applied} of ${r.planned} changes`);
+  }
+  if (record.leaseTakenOver) {
+    const h = record.leaseTakenOver;
+    lines.push(`- Took over the lease of pid ${h.pid} on ${h.host} (${h.command}, since ${h.since}), which had died`);
   }
   lines.push('');
 
