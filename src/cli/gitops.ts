@@ -1,5 +1,5 @@
-// CLI side of the GitOps intake: the options that make `reconcile --watch` follow a git branch
-// (and talk to a GitHub App), and `pulser kv get|set`.
+// CLI side of the GitOps intake: what the options that make `reconcile --watch` follow a git branch
+// (and talk to a GitHub App) set up (they are declared in options.ts), and `pulser kv get|set`.
 import path from 'node:path';
 import { readKv, writeKv, validateKvKey, validateKvValue, KV_DIR, KV_FILE_SUFFIX } from '../spec/kv.ts';
 import { PulserError } from '../errors.ts';
