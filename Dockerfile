@@ -5,11 +5,16 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/pulser
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# The dependencies get a layer of their own, kept while only the sources change: `prepare` (the
+# build) is skipped here, the dependencies' own install scripts run through `npm rebuild`.
+RUN npm ci --omit=dev --ignore-scripts && npm rebuild && npm cache clean --force
 COPY bin ./bin
+COPY scripts/build.mjs ./scripts/build.mjs
+# src/ stays next to dist/: data files (schema, web pages, the stand-in's sources) are read from it.
 COPY src ./src
 COPY reconcilers ./reconcilers
 COPY schema ./schema
+RUN node scripts/build.mjs
 ENV NODE_ENV=production PULSER_DIR=/gitops PULSER_LISTEN=0.0.0.0:9470
 EXPOSE 9470
 HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:9470/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

@@ -533,7 +533,7 @@ async function p7(many: Many, ports: PortRange, children: ChildProcess[]): Promi
   const plain = await daemonMemory(many, ports, children, []);
   info(`daemon without ${SHIPPED_NODE_ARGS.join(' ')}: VmRSS ${fmtMiB(plain.atSync.rssKiB)}`);
 
-  const idle = spawn(process.execPath, ['--import', 'tsx', '-e', 'setTimeout(()=>{},1e9)'], { cwd: REPO, stdio: 'ignore' });
+  const idle = spawn(process.execPath, ['-e', 'setTimeout(()=>{},1e9)'], { cwd: REPO, stdio: 'ignore' });
   children.push(idle);
   await sleep(2000);
   const base = idle.pid === undefined ? { rssKiB: NaN, hwmKiB: NaN } : memoryOf(idle.pid);
@@ -550,7 +550,7 @@ async function p7(many: Many, ports: PortRange, children: ChildProcess[]): Promi
       ['start to all in sync', `${fmtMs(run.toSyncMs)} (${run.synced}/${N_ENVS} in sync per /api/status)`],
       [`without ${SHIPPED_NODE_ARGS.join(' ')}`, `${fmtMiB(plain.atSync.rssKiB)} at in-sync, ${fmtMiB(plain.settled.hwmKiB)} peak, in sync after ${fmtMs(plain.toSyncMs)} (for comparison)`],
     ],
-    baseline: `${fmtMiB(base.rssKiB)} VmRSS of \`node --import tsx -e "setTimeout(()=>{},1e9)"\``,
+    baseline: `${fmtMiB(base.rssKiB)} VmRSS of \`node -e "setTimeout(()=>{},1e9)"\``,
     ratio: run.atSync.rssKiB / base.rssKiB,
     targets: [{ label: 'RSS', value: run.atSync.rssKiB / 1024, limit: 120, show: (v) => `${v.toFixed(1)} MiB` }],
     notes: [],

@@ -3,13 +3,14 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { PassRecord } from './core/record.ts';
 import { TextGauge, TextHistogram } from './monitor/series.ts';
+import { VERSION } from './version.ts';
 
 export interface BackupMetricFacts {
   lastBackup: { at: string; size: number; durationSeconds: number } | null;
   lastDrill: { ok: boolean; durationSeconds: number } | null;
 }
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 export class Metrics {
   readonly registry = new Registry();

@@ -21,12 +21,6 @@ export interface BackupCliIo {
   out: (text: string) => void;
 }
 
-export const BACKUP_USAGE = `  backup <env>             take a backup of the environment now (its \`backup\` policy's destination)
-  backups [env]            list backups: age, size, whether a restore drill verified them (--json)
-  restore <id> --to <env>  restore a backup into an environment by swapping databases
-                           (--force-production to restore over a production environment)
-`;
-
 function usage(message: string): PulserError {
   return new PulserError('PULSER_E_USAGE', message);
 }

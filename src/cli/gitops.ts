@@ -1,5 +1,5 @@
-// CLI side of the GitOps intake: the options that make `reconcile --watch` follow a git branch
-// (and talk to a GitHub App), and `pulser kv get|set`.
+// CLI side of the GitOps intake: what the options that make `reconcile --watch` follow a git branch
+// (and talk to a GitHub App) set up (they are declared in options.ts), and `pulser kv get|set`.
 import path from 'node:path';
 import { readKv, writeKv, validateKvKey, validateKvValue, KV_DIR, KV_FILE_SUFFIX } from '../spec/kv.ts';
 import { PulserError } from '../errors.ts';
@@ -8,35 +8,6 @@ import { parseDuration } from '../core/duration.ts';
 import { createLogger } from '../core/log.ts';
 import { GitOpsRepo, KvDispatcher } from '../gitops/index.ts';
 import type { GitOpsOptions } from '../gitops/index.ts';
-
-const env = process.env;
-
-export const GITOPS_CLI_OPTIONS = {
-  git: { type: 'string', default: env.PULSER_GIT_URL },
-  branch: { type: 'string', default: env.PULSER_GIT_BRANCH ?? 'main' },
-  'git-poll': { type: 'string', default: env.PULSER_GIT_POLL ?? '60s' },
-  'state-dir': { type: 'string', default: env.PULSER_STATE_DIR },
-  'public-url': { type: 'string', default: env.PULSER_PUBLIC_URL },
-  'github-repository': { type: 'string', default: env.PULSER_GITHUB_REPOSITORY },
-  'github-app-id': { type: 'string', default: env.PULSER_GITHUB_APP_ID },
-  'github-installation-id': { type: 'string', default: env.PULSER_GITHUB_INSTALLATION_ID },
-  'github-api-url': { type: 'string', default: env.PULSER_GITHUB_API_URL },
-  commit: { type: 'boolean', default: false },
-  message: { type: 'string' },
-} as const;
-
-export const GITOPS_USAGE = `  kv get KEY               print the value of ops/kv/KEY.txt
-  kv set KEY VALUE         write ops/kv/KEY.txt atomically (--commit [--message M]: commit it like a dispatch)
-
-GitOps options (reconcile --watch, kv set --commit):
-  --git URL                follow a branch of this repository in a clone of pulser's own ($PULSER_GIT_URL)
-  --branch B               the tracked branch (default: main)
-  --git-poll DURATION      fetch interval besides webhooks (default: 60s)
-  --state-dir DIR          clone, evidence and state with --git (default: DIR/.pulser)
-  --public-url URL         pulser's public URL, for deployment log links
-  --github-repository O/R  GitHub App: repository, with --github-app-id and --github-installation-id
-  --github-api-url URL     GitHub API root (default: https://api.github.com)
-`;
 
 export interface GitOpsFlags {
   dir: string;

@@ -2,7 +2,7 @@
 // into messages and exit codes (0 ok, 1 failure, 2 usage, 3 drift found with --detailed-exitcode).
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { createPulser, type Pulser } from '../app.ts';
+import type { Pulser } from '../app.ts';
 import type { Level } from '../core/log.ts';
 import { asPulserError, PulserError } from '../errors.ts';
 import { renderApply, renderPlan, renderStatus, renderValidation } from './render.ts';
@@ -10,16 +10,9 @@ import { createProgress, type Progress } from './progress.ts';
 import type { EnvLoad, SpecSnapshot } from '../spec/model.ts';
 import type { PassRecord } from '../core/record.ts';
 import type { EnvStatus } from '../core/status.ts';
-import { VERSION } from '../metrics.ts';
-import { EvidenceStore } from '../evidence/index.ts';
-import { createLogger } from '../core/log.ts';
-import { loadSpecs } from '../spec/load.ts';
-import { installationDigestKey, SecretSource } from '../spec/secrets.ts';
-import { specCommit } from '../drivers/git.ts';
-import { planUntrusted } from '../gitops/untrusted-plan.ts';
-import { reconcilers } from '../../reconcilers/index.ts';
-import { GITOPS_CLI_OPTIONS, GITOPS_USAGE, cmdKv, gitopsFrom, type GitOpsFlags } from './gitops.ts';
-import { BACKUP_USAGE, runBackupCommand } from './backups.ts';
+import { VERSION } from '../version.ts';
+import type { GitOpsFlags } from './gitops.ts';
+import { BACKUP_USAGE, GITOPS_CLI_OPTIONS, GITOPS_USAGE } from './options.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, drift: 3 } as const;
 
@@ -173,7 +166,9 @@ const defaultIo: Io = {
   isTTY: Boolean(process.stdout.isTTY),
 };
 
-function makePulser(flags: Flags, io: Io, withEvidence: boolean): Pulser {
+// The engine (and every package it uses) loads only for the commands that need it.
+async function makePulser(flags: Flags, io: Io, withEvidence: boolean): Promise<Pulser> {
+  const [{ createPulser }, { gitopsFrom }] = await Promise.all([import('../app.ts'), import('./gitops.ts')]);
   const progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY));
   // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
   const level = (flags['log-level'] ?? (withEvidence ? 'info' : 'warn')) as Level;
@@ -209,7 +204,7 @@ async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', tr
 }
 
 async function cmdValidate(flags: Flags, io: Io): Promise<number> {
-  const p = makePulser(flags, io, false);
+  const p = await makePulser(flags, io, false);
   const snap = await p.load();
   const { text, ok } = renderValidation(snap);
   if (flags.json) {
@@ -232,6 +227,14 @@ async function cmdValidate(flags: Flags, io: Io): Promise<number> {
 async function cmdPlanUntrusted(args: string[], flags: Flags, io: Io): Promise<number> {
   const root = path.resolve(flags.dir);
   const trustedDir = flags['trusted-dir'] === undefined ? null : path.resolve(flags['trusted-dir']);
+  const [{ createLogger }, { loadSpecs }, { installationDigestKey, SecretSource }, { specCommit }, { planUntrusted }, { reconcilers }] = await Promise.all([
+    import('../core/log.ts'),
+    import('../spec/load.ts'),
+    import('../spec/secrets.ts'),
+    import('../drivers/git.ts'),
+    import('../gitops/untrusted-plan.ts'),
+    import('../../reconcilers/index.ts'),
+  ]);
   // Digests match the live containers' only with the installation's key, kept beside the tracked checkout.
   const base = new SecretSource({ file: flags['secrets-file'] });
   const secrets = trustedDir ? base.withDigestKey(installationDigestKey(path.join(trustedDir, '.pulser'))) : base;
@@ -262,7 +265,7 @@ async function cmdPlanOrApply(mode: 'plan' | 'apply', args: string[], flags: Fla
   if (flags.untrusted && mode !== 'plan') throw new PulserError('PULSER_E_USAGE', '--untrusted is an option of plan only: an untrusted spec is never applied');
   if (flags['trusted-dir'] !== undefined && !flags.untrusted) throw new PulserError('PULSER_E_USAGE', '--trusted-dir goes with plan --untrusted');
   if (flags.untrusted) return cmdPlanUntrusted(args, flags, io);
-  const p = makePulser(flags, io, mode === 'apply');
+  const p = await makePulser(flags, io, mode === 'apply');
   try {
     if (mode === 'apply') await p.recoverInterrupted();
     const snap = await p.load();
@@ -289,7 +292,8 @@ async function cmdStatus(flags: Flags, io: Io): Promise<number> {
     if (!res.ok) throw new PulserError('PULSER_E_USAGE', `${flags.server} answered HTTP ${res.status}`);
     envs = ((await res.json()) as { environments: EnvStatus[] }).environments;
   } else {
-    const p = makePulser(flags, io, false);
+    const { EvidenceStore } = await import('../evidence/index.ts');
+    const p = await makePulser(flags, io, false);
     try {
       const snap = await p.load();
       await runPasses(p, selectEnvs(snap, undefined), 'plan', 'cli status');
@@ -311,7 +315,7 @@ async function cmdStatus(flags: Flags, io: Io): Promise<number> {
 
 async function cmdReconcile(flags: Flags, io: Io): Promise<number> {
   if (flags.once && flags.watch) throw new PulserError('PULSER_E_USAGE', 'choose one of --once and --watch');
-  const p = makePulser(flags, io, true);
+  const p = await makePulser(flags, io, true);
   if (flags.once) {
     try {
       await p.recoverInterrupted();
@@ -360,7 +364,7 @@ async function cmdDemo(flags: Flags, io: Io): Promise<number> {
   const { prepareDemo } = await import('../demo/run.ts');
   await prepareDemo(path.resolve(flags.dir), (line) => io.err.write(line + '\n'));
   flags.watch = true;
-  return runDaemon(makePulser(flags, io, true), flags);
+  return runDaemon(await makePulser(flags, io, true), flags);
 }
 
 /** Commands with flags of their own, each in its own file. */
@@ -409,11 +413,11 @@ export async function main(argv: string[], given: Io = defaultIo): Promise<numbe
       case 'render':
         return await (await import('./render-alerts.ts')).cmdRender(args, { root: path.resolve(flags.dir), secretsFile: flags['secrets-file'] }, io);
       case 'kv':
-        return await cmdKv(args, flags, io.out);
+        return await (await import('./gitops.ts')).cmdKv(args, flags, io.out);
       case 'backup':
       case 'backups':
       case 'restore':
-        return await runBackupCommand(command, makePulser(flags, io, false), args, flags, { out: io.out });
+        return await (await import('./backups.ts')).runBackupCommand(command, await makePulser(flags, io, false), args, flags, { out: io.out });
       default:
         throw new PulserError('PULSER_E_USAGE', `unknown command ${JSON.stringify(command)}; run \`pulser help\``);
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: start the throwaway engines, run the tap suite against them,
+# `npm test`: build dist/, start the throwaway engines, run the tap suite against them,
 # stop the engines, and close with one plain line "N passed, N failed".
 #
 #   npm test                                   # every test/**/*.test.ts
@@ -19,6 +19,12 @@ trap 'rm -f "$out"' EXIT
 tap=$repo/node_modules/.bin/tap
 [ -x "$tap" ] || tap="npx tap"
 start=$SECONDS
+# Tests run `bin/pulser.js` as a child process, which runs dist/: build it from the sources first.
+if ! node scripts/build.mjs; then
+  echo "run: the build failed" >&2
+  echo "0 passed, 0 failed"
+  exit 1
+fi
 # --include only applies when no test files are named on the command line.
 PULSER_RUN_NAME=run bash "$here/with-engines.sh" $tap --include='test/**/*.test.ts' "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
