@@ -30,6 +30,8 @@ import { catcherSecret } from './mail/secret.ts';
 export interface PulserOptions {
   root: string;
   evidenceDir?: string | null;
+  /** 'notice': an unset secret leaves the environment valid (`pulser validate` without --require-secrets) */
+  unsetSecrets?: 'error' | 'notice';
   /** what this process is, as named in the leases it holds (`pulser apply staging`, `pulser reconcile`) */
   command?: string;
   /** where pulser keeps its own state (inventory, journals, keys); default `<root>/.pulser`, beside the clone with `git` */
@@ -123,7 +125,7 @@ export function createPulser(opts: PulserOptions): Pulser {
 
   const load = async (): Promise<SpecSnapshot> => {
     // A tracked clone is never edited by hand: its commit is the one the source last applied.
-    const [snap, head] = await Promise.all([loadSpecs(root, { secrets }), gitops?.repo.commit ?? specCommit(root)]);
+    const [snap, head] = await Promise.all([loadSpecs(root, { secrets, unsetSecrets: opts.unsetSecrets }), gitops?.repo.commit ?? specCommit(root)]);
     commit = head;
     latest = snap;
     for (const s of snap.secretValues) secretValues.add(s);

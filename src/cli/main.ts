@@ -21,7 +21,8 @@ const USAGE = `pulser ${VERSION} — GitOps reconciler for self-hosted Odoo
 Usage: pulser <command> [options]
 
 Commands:
-  validate                 check every spec in environments/ (and ops/kv references)
+  validate                 check every spec in environments/ (and ops/kv references); an unset
+                           secret is a notice (--require-secrets: an error)
   plan [env]               show what would change (--detailed-exitcode: exit 3 when drift;
                            --untrusted: plan a checkout nobody reviewed, as a pull request is)
   apply [env]              apply the plan now, also for sync.auto=false or stalled environments
@@ -76,6 +77,7 @@ interface Flags extends GitOpsFlags {
   untrusted: boolean;
   'trusted-dir'?: string;
   'no-wait': boolean;
+  'require-secrets': boolean;
   /** `pulser apply staging`: how this process is named in the leases it holds (not an option) */
   commandLine?: string;
 }
@@ -107,6 +109,7 @@ function parse(argv: string[]): { command: string; args: string[]; flags: Flags 
         'force-production': { type: 'boolean', default: false },
         untrusted: { type: 'boolean', default: false },
         'no-wait': { type: 'boolean', default: false },
+        'require-secrets': { type: 'boolean', default: false },
         'trusted-dir': { type: 'string' },
       },
     });
@@ -167,7 +170,7 @@ const defaultIo: Io = {
 };
 
 // The engine (and every package it uses) loads only for the commands that need it.
-async function makePulser(flags: Flags, io: Io, withEvidence: boolean): Promise<Pulser> {
+async function makePulser(flags: Flags, io: Io, withEvidence: boolean, extra: { unsetSecrets?: 'notice' } = {}): Promise<Pulser> {
   const [{ createPulser }, { gitopsFrom }] = await Promise.all([import('../app.ts'), import('./gitops.ts')]);
   const progress = io.progress ?? createProgress(io.err, Boolean(io.err.isTTY));
   // Commands that only look at the world keep stderr for warnings; the ones that act log their steps.
@@ -183,6 +186,7 @@ async function makePulser(flags: Flags, io: Io, withEvidence: boolean): Promise<
     logLevel: level,
     logWrite: (line) => progress.log(line),
     command: flags.commandLine,
+    ...extra,
     ...(flags['mail-listen'] === 'off' ? {} : { catcher: { ...parseListen(flags['mail-listen'], '--mail-listen'), ...mailLimits() } }),
   });
 }
@@ -204,8 +208,9 @@ async function runPasses(p: Pulser, loads: EnvLoad[], mode: 'plan' | 'apply', tr
 }
 
 async function cmdValidate(flags: Flags, io: Io): Promise<number> {
-  const p = await makePulser(flags, io, false);
-  const snap = await p.load();
+  // Structure and references need no secret value (a CI check has none): an unset one is a notice.
+  const p = await makePulser(flags, io, false, flags['require-secrets'] ? {} : { unsetSecrets: 'notice' });
+  const snap = await p.load().finally(() => p.close());
   const { text, ok } = renderValidation(snap);
   if (flags.json) {
     io.out(
@@ -213,6 +218,7 @@ async function cmdValidate(flags: Flags, io: Io): Promise<number> {
         {
           ok,
           hostErrors: snap.hostErrors.map((e) => e.toJSON()),
+          notices: (snap.notices ?? []).map((e) => e.toJSON()),
           environments: [...snap.envs.values()].map((l) => (l.ok ? { env: l.name, file: l.file, ok: true, specHash: l.desired.specHash } : { env: l.name, file: l.file, ok: false, errors: l.errors.map((e) => e.toJSON()) })),
         },
         null,

@@ -78,6 +78,7 @@ export function renderValidation(snap: SpecSnapshot): { text: string; ok: boolea
     }
   }
   if (snap.envs.size === 0) lines.push('no environments found in environments/');
+  for (const n of snap.notices ?? []) lines.push(`notice   ${n.toString()}  [${n.code}]`);
   return { text: lines.join('\n'), ok };
 }
 

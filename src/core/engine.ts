@@ -343,17 +343,20 @@ export class Engine {
     }
     this.deps.metrics.recordBackups(rec.env, summaries.backups as BackupMetricFacts | undefined);
     const stalled = this.stalled.get(rec.env) ?? null;
-    if (rec.mode === 'apply' && this.deps.statusStore) {
-      const lastError = rec.errors.at(-1) ?? null;
+    const lastError = rec.errors.at(-1) ?? null;
+    if (rec.mode === 'apply') {
       if (lastError) this.persistedError.set(rec.env, lastError);
       else this.persistedError.delete(rec.env);
+    }
+    // A plan pass (`pulser status`, `pulser plan`) tells the daemon's last error when it found none itself.
+    const shown = rec.mode === 'plan' && rec.errors.length === 0 ? (this.persistedError.get(rec.env) ?? null) : undefined;
+    // Metrics and status change together (no await between them): a reader never sees one without the other.
+    this.status.update(rec, desired, summaries, stalled, shown);
+    if (rec.mode === 'apply' && this.deps.statusStore) {
       await this.deps.statusStore.save(rec.env, { stalled, lastError }).catch((err: unknown) => {
         this.deps.log.error(`could not persist the status of ${rec.env}: ${asPulserError(err).message}`);
       });
     }
-    // A plan pass (`pulser status`, `pulser plan`) tells the daemon's last error when it found none itself.
-    const shown = rec.mode === 'plan' && rec.errors.length === 0 ? (this.persistedError.get(rec.env) ?? null) : undefined;
-    this.status.update(rec, desired, summaries, stalled, shown);
     const level = rec.outcome === 'failed' || rec.outcome === 'invalid' ? 'warn' : 'info';
     this.deps.log[level](`pass ${rec.passId} ${rec.env}: ${rec.outcome}`, {
       trigger: rec.trigger,

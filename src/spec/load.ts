@@ -478,7 +478,10 @@ export class Resolver {
     readonly secrets: SecretSource,
     /** a pull request's spec: secrets become their `${secret:NAME}` text, never their values */
     readonly untrusted = false,
+    /** `pulser validate`: an unset secret is a notice, and the value stays its reference */
+    readonly unsetAreNotices = false,
   ) {}
+  readonly notices: PulserError[] = [];
 
   readKv(key: string): Promise<string> {
     let p = this.kv.get(key);
@@ -509,6 +512,8 @@ interface ResolvedSite {
   template?: string;
   /** Set with `template`: the keyed digest of the real value (which an untrusted load never holds). */
   digest?: string;
+  /** a secret of the value is unset (a notice-only load): the value is not what apply would use */
+  unset?: boolean;
 }
 
 function typedKvValue(v: string): number | boolean | undefined {
@@ -531,6 +536,7 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
   // untrusted load, where `value` keeps each secret's reference text.
   let real = '';
   let secret = false;
+  let unset = false;
   for (const piece of pieces) {
     if (piece.kind === 'text') {
       value += piece.text;
@@ -577,7 +583,15 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
           continue;
         }
         if (v === undefined) {
-          fail('PULSER_E_SECRET_MISSING', piece.start, `${raw} is not set in ${res.secrets.describe()}`);
+          const message = `${raw} is not set in ${res.secrets.describe()}`;
+          if (res.unsetAreNotices) {
+            res.notices.push(new PulserError('PULSER_E_SECRET_MISSING', `${at}: ${message} (apply and the daemon need it)`, { location: src.at(src.offsetIn(site.node, piece.start)) }));
+            value += piece.raw;
+            real += `\0unset:${piece.arg}`;
+            unset = true;
+            continue;
+          }
+          fail('PULSER_E_SECRET_MISSING', piece.start, message);
           ok = false;
           continue;
         }
@@ -598,6 +612,7 @@ async function resolveSite(src: SourceFile, site: StringSite, res: Resolver, kvR
     out.template = site.raw;
     out.digest = res.secrets.digest(`${env}\0${at}`, real);
   }
+  if (unset) out.unset = true;
   else if (pieces.length === 1 && pieces[0].kind === 'kv') out.typed = typedKvValue(value);
   return out;
 }
@@ -734,6 +749,7 @@ export async function loadEnvironmentFile(
   const refFailed = new Set<string>();
   const typedAt = new Map<string, number | boolean>();
   const secretAt = new Map<string, { segs: Segment[]; template: string; digest: string }>();
+  const unsetAt = new Set<string>();
   const resolved = await Promise.all(sites.map((s) => resolveSite(src, s, res, kvRefs, used, name)));
   sites.forEach((site, i) => {
     const r = resolved[i];
@@ -745,6 +761,7 @@ export async function loadEnvironmentFile(
     setAt(base, site.segs, r.value);
     if (r.typed !== undefined) typedAt.set(ptr, r.typed);
     if (r.template !== undefined) secretAt.set(ptr, { segs: site.segs, template: r.template, digest: r.digest! });
+    if (r.unset) unsetAt.add(ptr);
   });
 
   ensureSections(base);
@@ -769,7 +786,8 @@ export async function loadEnvironmentFile(
     }
   }
   // An untrusted load holds a secret's reference instead of its value: the schema cannot judge it.
-  if (!valid) mapAjvErrors(src, validate.errors ?? [], data, res.untrusted ? new Set([...refFailed, ...secretAt.keys()]) : refFailed);
+  // The schema cannot judge a value whose secret is unknown here (an untrusted load, an unset secret).
+  if (!valid) mapAjvErrors(src, validate.errors ?? [], data, new Set([...refFailed, ...(res.untrusted ? secretAt.keys() : unsetAt)]));
 
   const obj = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : {};
   if (typeof obj.name === 'string' && obj.name !== name && !refFailed.has('/name')) {
@@ -885,11 +903,13 @@ export interface LoadSpecsOptions {
   only?: string[];
   /** A spec nobody reviewed yet (a pull request): secrets stay references, see Resolver. */
   untrusted?: boolean;
+  /** 'notice': an unset secret does not make the environment invalid (`pulser validate`) */
+  unsetSecrets?: 'error' | 'notice';
 }
 
 export async function loadSpecs(root: string, opts: LoadSpecsOptions = {}): Promise<SpecSnapshot> {
   const secrets = (opts.secrets ?? new SecretSource({ root })).forRoot(root);
-  const resolver = new Resolver(root, secrets, opts.untrusted === true);
+  const resolver = new Resolver(root, secrets, opts.untrusted === true, opts.unsetSecrets === 'notice');
   const hostsLoad = await loadHosts(root);
   const hostsCtx: HostsContext = { hosts: hostsLoad.hosts };
   if (hostsLoad.errors.length > 0) hostsCtx.problem = `${HOSTS_FILE} is missing or invalid`;
@@ -919,5 +939,5 @@ export async function loadSpecs(root: string, opts: LoadSpecsOptions = {}): Prom
     envs.clear();
     for (const [k, v] of wanted) envs.set(k, v);
   }
-  return { root, hosts: hostsLoad.hosts, hostErrors: hostsLoad.errors, envs, secretValues: new Set(resolver.secretValues) };
+  return { root, hosts: hostsLoad.hosts, hostErrors: hostsLoad.errors, envs, secretValues: new Set(resolver.secretValues), notices: [...resolver.notices].sort((a, b) => a.toString().localeCompare(b.toString(), 'en', { numeric: true })) };
 }

@@ -52,4 +52,6 @@ export interface SpecSnapshot {
   envs: Map<string, EnvLoad>;
   /** Every secret value resolved while loading: the redactor masks them wherever they appear. */
   secretValues: Set<string>;
+  /** Secrets a load with `unsetSecrets: 'notice'` found unset: what apply and the daemon would refuse. */
+  notices?: PulserError[];
 }

@@ -158,7 +158,7 @@ export class SecretSource {
   describe(): string {
     const vars =
       this.envPrefixes.length === 0
-        ? `no process variable (${SECRETS_ENV_PREFIX_ENV} declares none)`
+        ? `process variables (none: ${SECRETS_ENV_PREFIX_ENV} declares no prefix)`
         : this.envPrefixes.includes('')
           ? 'the pulser process environment'
           : `process variables starting with ${this.envPrefixes.join(', ')}`;

@@ -66,7 +66,7 @@ t.test('process variables are read only under a declared prefix; the secrets fil
   await writeFile(path.join(outside, 'secrets.env'), 'ODOO_SMTP_PASSWORD=from-file\n');
   const root = t.testdir({ environments: { 'hosts.yaml': HOSTS, 'staging.yaml': SPEC.replace('ODOO_DB_PASSWORD', 'HOME') } });
   const undeclared = await loadSpecs(root, { secrets: new SecretSource({ env: ENV, envPrefixes: [] }) });
-  t.match(errorsOf(undeclared), [/PULSER_E_SECRET_MISSING .*\$\{secret:ODOO_SMTP_PASSWORD\} is not set in no process variable \(PULSER_SECRETS_ENV_PREFIX declares none\)/, /PULSER_E_SECRET_MISSING .*\$\{secret:HOME\}/]);
+  t.match(errorsOf(undeclared), [/PULSER_E_SECRET_MISSING .*\$\{secret:ODOO_SMTP_PASSWORD\} is not set in process variables \(none: PULSER_SECRETS_ENV_PREFIX declares no prefix\)/, /PULSER_E_SECRET_MISSING .*\$\{secret:HOME\}/]);
   const odoo = await loadSpecs(root, { secrets: new SecretSource({ env: ENV, envPrefixes: ['ODOO_'] }) });
   t.match(errorsOf(odoo), [/\$\{secret:HOME\} is not set in process variables starting with ODOO_/], 'HOME is outside the declared prefix');
   const file = await loadSpecs(root, { secrets: new SecretSource({ env: ENV, envPrefixes: [], file: path.join(outside, 'secrets.env') }) });
@@ -150,4 +150,20 @@ t.test('the installation key is made once, owner-only, and read back by every pr
   t.notSame(other, k1);
   const bad = t.testdir({ 'secret-digest.key': 'short\n' });
   t.throws(() => installationDigestKey(bad), { code: 'PULSER_E_SECRETS_FILE' });
+});
+
+t.test('a notice-only load (pulser validate) keeps the environment valid and names each unset secret', async (t) => {
+  const spec = SPEC + 'alerts:\n  uptime_min: 0.99\n  webhook: { url: "${secret:ODOO_HOOK_URL}" }\n';
+  const root = t.testdir({ environments: { 'hosts.yaml': HOSTS, 'staging.yaml': spec } });
+  const snap = await loadSpecs(root, { secrets: new SecretSource({ env: {} }), unsetSecrets: 'notice' });
+  t.same(errorsOf(snap), [], 'valid: the schema does not judge a value it does not have (the URL pattern)');
+  t.same(
+    snap.notices!.map((n) => n.toString().replace(/ is not set .*/, '')),
+    ['environments/staging.yaml:8:21 odoo.env.SMTP_PASSWORD: ${secret:ODOO_SMTP_PASSWORD}', 'environments/staging.yaml:13:14 database.password: ${secret:ODOO_DB_PASSWORD}', 'environments/staging.yaml:16:20 alerts.webhook.url: ${secret:ODOO_HOOK_URL}'],
+  );
+  t.equal(desired(snap).spec.database.password, '${secret:ODOO_DB_PASSWORD}', 'the value stays its reference');
+  const strict = await loadSpecs(root, { secrets: new SecretSource({ env: {} }) });
+  t.equal(errorsOf(strict).length, 3, 'a load for apply still refuses them');
+  const reserved = await loadSpecs(t.testdir({ environments: { 'hosts.yaml': HOSTS, 'staging.yaml': SPEC.replace('ODOO_DB_PASSWORD', 'PULSER_X') } }), { secrets: new SecretSource({ env: {} }), unsetSecrets: 'notice' });
+  t.match(errorsOf(reserved), [/PULSER_E_SECRET_RESERVED/], 'a reserved name is an error, not a notice');
 });
