@@ -16,10 +16,11 @@ import { ensureDemoImages } from '../src/demo/images.ts';
 import { LABEL } from '../src/drivers/docker.ts';
 import type { EnvLoad } from '../src/spec/model.ts';
 import type { PassRecord } from '../src/core/record.ts';
-import type { EnvStatus } from '../src/core/status.ts';
 import { HandRollout } from './baseline.ts';
 import {
   ApiCounter,
+  statusOf,
+  waitExit,
   EngineCpuMeter,
   BENCH_SECRETS,
   BenchRoot,
@@ -453,30 +454,6 @@ async function p4(docker: Docker, many: Many, bp: BenchPulser): Promise<SectionR
 }
 
 // ------------------------------------------------------------------------------- P7 ---
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-async function statusOf(url: string): Promise<EnvStatus[] | null> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) return null;
-    return ((await res.json()) as { environments: EnvStatus[] }).environments;
-  } catch {
-    return null;
-  }
-}
 
 interface DaemonRun {
   toSyncMs: number;

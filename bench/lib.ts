@@ -5,6 +5,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import type { EnvStatus } from '../src/core/status.ts';
 import Docker from 'dockerode';
 import { LABEL } from '../src/drivers/docker.ts';
 import { defaultDockerSocket } from '../src/drivers/index.ts';
@@ -346,5 +348,31 @@ export class EngineCpuMeter {
     let ticks = 0;
     for (const [pid, last] of this.last) ticks += last - (this.first.get(pid) ?? 0);
     return ticks * this.msPerTick;
+  }
+}
+
+/** Waits for a child to exit, killing it after `timeoutMs`. */
+export function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve();
+    }, timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** The environments of a daemon's /api/status, or null while it does not answer. */
+export async function statusOf(url: string): Promise<EnvStatus[] | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return null;
+    return ((await res.json()) as { environments: EnvStatus[] }).environments;
+  } catch {
+    return null;
   }
 }

@@ -11,7 +11,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDemoImages } from '../src/demo/images.ts';
-import type { EnvStatus } from '../src/core/status.ts';
 import {
   BENCH_SECRETS,
   BenchRoot,
@@ -27,6 +26,8 @@ import {
   removeBenchContainers,
   setBenchSecrets,
   sleep,
+  statusOf,
+  waitExit,
   summaryLine,
   type SectionResult,
 } from './lib.ts';
@@ -119,29 +120,6 @@ async function c1(): Promise<SectionResult> {
     targets: [{ label: 'ratio', value: ratio, limit: TARGET_RATIO, show: (v) => `${v.toFixed(2)}×` }],
     notes: [`pulser runs as shipped: node ${SHIPPED_NODE_ARGS.join(' ')} bin/pulser.js`],
   };
-}
-
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-async function statusOf(url: string): Promise<EnvStatus[] | null> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? ((await res.json()) as { environments: EnvStatus[] }).environments : null;
-  } catch {
-    return null;
-  }
 }
 
 async function c2(ports: PortRange, children: ChildProcess[], roots: BenchRoot[]): Promise<SectionResult> {
