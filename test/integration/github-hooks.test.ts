@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPulser } from '../../src/app.ts';
+import { gitopsPulser } from '../helpers/gitops-pulser.ts';
 import { signBody } from '../../src/gitops/signature.ts';
 import { PLAN_MARKER } from '../../src/gitops/github.ts';
 import { git } from '../../src/drivers/git.ts';
@@ -25,13 +25,8 @@ const env = envYaml(name, await freePort()).replace('auto: true', 'auto: false')
 const remote = await GitRemote.create(gitopsTree({ kv: { [`${name}.image_tag`]: '17.0.1' }, envs: { [name]: env } }));
 const state = await mkdtemp(path.join(tmpdir(), 'pulser-state-'));
 const logs: string[] = [];
-const p = createPulser({
-  root: path.join(state, 'repo'),
-  processMetrics: false,
-  logJson: true,
-  logWrite: (l) => logs.push(l),
-  git: { url: remote.bare, branch: 'main', pollIntervalMs: 3_600_000, github: { appId: gh.appId, installationId: gh.installationId, repository: `${gh.owner}/${gh.repo}`, baseUrl: gh.url } },
-});
+const p = gitopsPulser({ remote, gh, state, logs });
+
 await p.start(false);
 await p.loop.idle();
 const app = p.server();

@@ -5,7 +5,7 @@ import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPulser } from '../../src/app.ts';
+import { gitopsPulser } from '../helpers/gitops-pulser.ts';
 import { signBody } from '../../src/gitops/signature.ts';
 import { ensureDemoImages } from '../../src/demo/images.ts';
 import { LABEL } from '../../src/drivers/docker.ts';
@@ -27,19 +27,8 @@ const port = await freePort();
 const remote = await GitRemote.create(gitopsTree({ kv: { [`${name}.image_tag`]: '17.0.1' }, envs: { [name]: envYaml(name, port) } }));
 const state = await mkdtemp(path.join(tmpdir(), 'pulser-state-'));
 const logs: string[] = [];
-const p = createPulser({
-  root: path.join(state, 'repo'),
-  processMetrics: false,
-  logJson: true,
-  logWrite: (l) => logs.push(l),
-  git: {
-    url: remote.bare,
-    branch: 'main',
-    pollIntervalMs: 3_600_000,
-    publicUrl: 'http://pulser.test:9470',
-    github: { appId: gh.appId, installationId: gh.installationId, repository: `${gh.owner}/${gh.repo}`, baseUrl: gh.url },
-  },
-});
+const p = gitopsPulser({ remote, gh, state, logs, publicUrl: 'http://pulser.test:9470' });
+
 const app = p.server();
 t.teardown(async () => {
   await app.close();

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPulser } from '../../src/app.ts';
+import { gitopsPulser } from '../helpers/gitops-pulser.ts';
 import { signBody } from '../../src/gitops/signature.ts';
 import { GitHubStandIn } from '../helpers/github-standin.ts';
 import { GitRemote, gitopsTree, envYaml } from '../helpers/gitrepo.ts';
@@ -57,13 +57,8 @@ const env = envYaml(name, await freePort()).replace('auto: true', 'auto: false')
 const remote = await GitRemote.create(gitopsTree({ kv: { [`${name}.image_tag`]: '17.0.1' }, envs: { [name]: env } }));
 const state = await mkdtemp(path.join(tmpdir(), 'pulser-state-'));
 const logs: string[] = [];
-const p = createPulser({
-  root: path.join(state, 'repo'),
-  processMetrics: false,
-  logJson: true,
-  logWrite: (l) => logs.push(l),
-  git: { url: remote.bare, branch: 'main', pollIntervalMs: 3_600_000, github: { appId: gh.appId, installationId: gh.installationId, repository: `${gh.owner}/${gh.repo}`, baseUrl: gh.url } },
-});
+const p = gitopsPulser({ remote, gh, state, logs });
+
 await p.start(false);
 await p.loop.idle();
 const app = p.server();
